@@ -1,0 +1,117 @@
+"""Audio I/O: every conversion between files, user arrays and the pipeline's layout lives here.
+
+The pipeline works on float32 arrays shaped ``(channels, samples)`` at the input's own
+sample rate, so that stems come out with the input's rate, channels and length.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .errors import BadInputError
+
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 96_000
+SILENCE_DBFS = -90.0
+# Bit depths we write back as they came; anything else (8-bit, compressed) becomes 16-bit PCM.
+KEPT_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+
+AudioSource = str | os.PathLike | np.ndarray
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, str]:
+    """Read a file as float32 ``(channels, samples)``; return it with its rate and subtype."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInputError(f"no such file: {path}")
+    if path.is_dir():
+        raise BadInputError(f"{path} is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise BadInputError(f"{path} is empty (0 bytes)")
+    try:
+        info = sf.info(str(path))
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise BadInputError(f"cannot read {path} as audio ({_first_line(error)})") from None
+    samples = np.ascontiguousarray(data.T)
+    check_audio(samples, rate, name=str(path))
+    return samples, int(rate), info.subtype
+
+
+def as_audio(source: AudioSource, sample_rate: int | None = None) -> tuple[np.ndarray, int, bool]:
+    """Accept a path or an array; return float32 ``(channels, samples)``, its rate, and
+    whether the caller gave a 1-D array (so results can be handed back 1-D)."""
+    if isinstance(source, np.ndarray):
+        if sample_rate is None:
+            raise BadInputError("an audio array needs its sample rate: pass sr=...")
+        was_1d = source.ndim == 1
+        samples = source[None, :] if was_1d else source
+        if samples.ndim != 2:
+            raise BadInputError(f"audio array must be 1-D or (channels, samples), not {source.shape}")
+        if samples.shape[0] > samples.shape[1]:
+            raise BadInputError(
+                f"audio array of shape {source.shape} looks like (samples, channels); "
+                "pass (channels, samples), e.g. array.T"
+            )
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        check_audio(samples, sample_rate, name="audio array")
+        return samples, int(sample_rate), was_1d
+    samples, rate, _ = read_audio(source)
+    return samples, rate, False
+
+
+def check_audio(samples: np.ndarray, sample_rate: int, name: str = "audio") -> None:
+    """Reject what the pipeline cannot process, with a sentence that says why."""
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise BadInputError(
+            f"{name} has a sample rate of {sample_rate} Hz; "
+            f"supported rates are {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
+        )
+    if samples.shape[-1] == 0:
+        raise BadInputError(f"{name} has no audio samples")
+    if not np.isfinite(samples).all():
+        raise BadInputError(f"{name} contains NaN or infinite samples")
+
+
+def is_silent(samples: np.ndarray) -> bool:
+    """True when the peak is below -90 dBFS: nothing there to separate or track."""
+    return float(np.max(np.abs(samples))) < 10 ** (SILENCE_DBFS / 20)
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Average the channels of ``(channels, samples)`` audio."""
+    return samples.mean(axis=0)
+
+
+def output_subtype(input_subtype: str | None) -> str:
+    """Keep the input's bit depth where WAV can hold it; 16-bit PCM otherwise."""
+    return input_subtype if input_subtype in KEPT_SUBTYPES else "PCM_16"
+
+
+def write_audio(
+    path: str | os.PathLike, samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT"
+) -> None:
+    """Write ``(channels, samples)`` audio atomically: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.atleast_2d(samples).T
+    if subtype.startswith("PCM"):
+        data = np.clip(data, -1.0, 1.0)
+    descriptor, temporary = tempfile.mkstemp(suffix=".wav", dir=path.parent, prefix=".partial-")
+    os.close(descriptor)
+    try:
+        sf.write(temporary, data, sample_rate, subtype=subtype, format="WAV")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
