@@ -52,7 +52,9 @@ def as_audio(source: AudioSource, sample_rate: int | None = None) -> tuple[np.nd
         was_1d = source.ndim == 1
         samples = source[None, :] if was_1d else source
         if samples.ndim != 2:
-            raise BadInputError(f"audio array must be 1-D or (channels, samples), not {source.shape}")
+            raise BadInputError(
+                f"audio array must be 1-D or (channels, samples), not {source.shape}"
+            )
         if samples.shape[0] > samples.shape[1]:
             raise BadInputError(
                 f"audio array of shape {source.shape} looks like (samples, channels); "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from .errors import BadInputError
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.formatwarning = _one_line_warning
     try:
         status = args.run(args)
     except BadInputError as error:
@@ -44,6 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bachata-sep: interrupted", file=sys.stderr)
         return 130
     return int(status or 0)
+
+
+def _one_line_warning(message: Warning | str, *_args: object, **_kwargs: object) -> str:
+    """Library warnings (e.g. a fixed-grid fallback) read as one line, like errors."""
+    return f"bachata-sep: warning: {message}\n"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,217 @@
+"""The Python API that the CLI and the app both call: ``separate`` and ``beats``.
+
+``separate`` runs the song pipeline: beat tracking → 4-beat clips on the downbeats →
+FFT stretch to the universal clip → heatmap → separator masks → masks mapped back onto
+the full-resolution STFT of every channel → crossfaded overlap-add at the input's own
+sample rate and exact length. Clips go through in small batches, so memory stays bounded
+on long songs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .audio import AudioSource, as_audio, is_silent, to_mono
+from .beat_tracking import BEATS_PER_BAR, BeatGrid, BeatTracker, LibrosaTracker
+from .clips import Segment, bar_segments, crossfade_weights, excerpt
+from .errors import BadInputError
+from .separators import ClipBatch, IdentitySeparator, Separator
+from .spec import INSTRUMENTS
+from .stretch import stretch_ratio
+from .transforms import (
+    full_resolution_stft_size,
+    heatmap,
+    istft,
+    model_magnitude,
+    stft,
+    universal_clip,
+    unstretch_mask,
+)
+
+BATCH_SIZE = 8
+# Neighbouring clips are blended over 20 ms centred on each bar line.
+CROSSFADE_SECONDS = 0.02
+MAX_QUERY_CLIPS = 8
+# No bachata bar is shorter than 4 beats at 200 BPM: anything shorter cannot hold one.
+MIN_SECONDS = BEATS_PER_BAR * 60 / 200
+
+
+def beats(
+    audio_or_path: AudioSource, sr: int | None = None, tracker: BeatTracker | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Beat and downbeat times in seconds ("where is the 1")."""
+    grid = track(audio_or_path, sr, tracker)
+    return grid.beats, grid.downbeats
+
+
+def track(
+    audio_or_path: AudioSource, sr: int | None = None, tracker: BeatTracker | None = None
+) -> BeatGrid:
+    """The full beat grid, including whether it is a fixed-tempo fallback."""
+    samples, sample_rate, _ = as_audio(audio_or_path, sr)
+    return (tracker or LibrosaTracker())(to_mono(samples), sample_rate)
+
+
+def separate(
+    audio_or_path: AudioSource,
+    sr: int | None = None,
+    instruments: Sequence[str] = INSTRUMENTS,
+    references: Mapping[str, AudioSource] | None = None,
+    separator: Separator | None = None,
+    tracker: BeatTracker | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Separate ``instruments`` from a song; each stem has the input's rate, channels and
+    length (``(channels, samples)``, or 1-D when a 1-D array was given).
+
+    ``references`` maps an instrument to a clip of it (path or array at ``sr``) that
+    replaces the separator's default query.
+    """
+    separator = separator or IdentitySeparator()
+    tracker = tracker or LibrosaTracker()
+    samples, sample_rate, was_1d = as_audio(audio_or_path, sr)
+    _check_request(samples, sample_rate, instruments, references or {}, separator)
+    queries = {
+        name: query_heatmaps((references or {})[name], sr, separator, tracker)
+        if name in (references or {})
+        else None
+        for name in instruments
+    }
+    grid = tracker(to_mono(samples), sample_rate)
+    bar_seconds = grid.beat_period * BEATS_PER_BAR
+    if samples.shape[-1] < bar_seconds * sample_rate:
+        raise BadInputError(
+            f"the song is {samples.shape[-1] / sample_rate:.2f} s long, shorter than one "
+            f"4-beat bar ({bar_seconds:.2f} s at {60 / grid.beat_period:.0f} BPM)"
+        )
+    segments = bar_segments(grid.downbeats, sample_rate, samples.shape[-1], bar_seconds)
+    song = _Song(samples, sample_rate, segments)
+    stems = {name: np.zeros_like(samples) for name in instruments}
+    batches = list(_batched(segments, batch_size))
+    for batch_segments in tqdm(batches, desc="Separating", unit="batch", disable=not progress):
+        _separate_batch(song, batch_segments, queries, separator, stems)
+    return {name: stem[0] if was_1d else stem for name, stem in stems.items()}
+
+
+def query_heatmaps(
+    reference: AudioSource, sr: int | None, separator: Separator, tracker: BeatTracker
+) -> torch.Tensor:
+    """Heatmaps ``(Q, F, T)`` of up to eight 4-beat clips of a reference, the loudest first.
+    A reference too short to track is taken as one clip."""
+    samples, sample_rate, _ = as_audio(reference, sr)
+    mono = to_mono(samples)
+    if is_silent(mono):
+        raise BadInputError("the reference clip is silent")
+    grid = tracker(mono, sample_rate)
+    segments = bar_segments(
+        grid.downbeats, sample_rate, len(mono), grid.beat_period * BEATS_PER_BAR
+    )
+    clips = [excerpt(mono, s.start, s.end) for s in segments if s.start >= 0 and s.end <= len(mono)]
+    if grid.fallback or not clips:
+        clips = [mono]
+    clips.sort(key=lambda clip: -float(np.square(clip).mean()))
+    spec = separator.spec
+    universal = np.stack([universal_clip(clip, spec) for clip in clips[:MAX_QUERY_CLIPS]])
+    return heatmap(model_magnitude(universal, spec))
+
+
+def _check_request(
+    samples: np.ndarray,
+    sample_rate: int,
+    instruments: Sequence[str],
+    references: Mapping[str, AudioSource],
+    separator: Separator,
+) -> None:
+    if not instruments:
+        raise BadInputError("choose at least one instrument to separate")
+    for name in [*instruments, *references]:
+        if not separator.supports(name):
+            raise BadInputError(f"this separator has no model for {name!r}")
+    for name in references:
+        if name not in instruments:
+            raise BadInputError(f"a reference was given for {name!r}, which is not being separated")
+    if samples.shape[-1] < MIN_SECONDS * sample_rate:
+        raise BadInputError(
+            f"the song is {samples.shape[-1] / sample_rate:.2f} s long; at least one 4-beat bar "
+            f"({MIN_SECONDS:.1f} s or more) is needed"
+        )
+    if is_silent(samples):
+        raise BadInputError(
+            "the song is silent (peak below -90 dBFS): there is nothing to separate"
+        )
+
+
+def _batched(segments: Sequence[Segment], size: int) -> Iterator[list[Segment]]:
+    for start in range(0, len(segments), size):
+        yield list(segments[start : start + size])
+
+
+@torch.inference_mode()
+def _separate_batch(
+    song: _Song,
+    batch_segments: list[Segment],
+    queries: Mapping[str, torch.Tensor | None],
+    separator: Separator,
+    stems: dict[str, np.ndarray],
+) -> None:
+    """Masks for a batch of clips, applied to each clip's full-resolution STFT and added
+    into the stems with crossfade weights."""
+    spec = separator.spec
+    universal = np.stack([universal_clip(song.mono_excerpt(s), spec) for s in batch_segments])
+    batch = ClipBatch(heatmap(model_magnitude(universal, spec)), batch_segments, song.sample_rate)
+    masks = separator.masks(batch, queries)
+    stacked = torch.stack([masks[name] for name in stems])
+    n_fft, hop_length = full_resolution_stft_size(song.sample_rate)
+    for index, segment in enumerate(batch_segments):
+        window_start, window_end = segment.start - n_fft, segment.end + n_fft
+        window = excerpt(song.samples, window_start, window_end)
+        spectrum = stft(torch.from_numpy(window), n_fft, hop_length)
+        ratio = stretch_ratio(segment.length, song.sample_rate, spec.length, spec.sample_rate)
+        full_masks = unstretch_mask(
+            stacked[:, index],
+            spec,
+            ratio,
+            song.sample_rate,
+            n_fft,
+            hop_length,
+            spectrum.shape[-1],
+            offset=n_fft,
+        )
+        estimates = istft(spectrum * full_masks[:, None], n_fft, hop_length, window.shape[-1])
+        weights = song.crossfade(segment, window_start, window.shape[-1])
+        inside = slice(max(window_start, 0), min(window_end, song.samples.shape[-1]))
+        local = slice(inside.start - window_start, inside.stop - window_start)
+        for name, estimate in zip(stems, estimates.numpy(), strict=True):
+            stems[name][:, inside] += (estimate * weights)[:, local]
+
+
+@dataclass
+class _Song:
+    """The song being separated, with what every batch needs from it computed once."""
+
+    samples: np.ndarray
+    sample_rate: int
+    segments: list[Segment]
+
+    def __post_init__(self) -> None:
+        self.mono = to_mono(self.samples)
+        self.half_fade = round(CROSSFADE_SECONDS / 2 * self.sample_rate)
+
+    def mono_excerpt(self, segment: Segment) -> np.ndarray:
+        return excerpt(self.mono, segment.start, segment.end)
+
+    def crossfade(self, segment: Segment, window_start: int, window_length: int) -> np.ndarray:
+        return crossfade_weights(
+            segment,
+            window_start,
+            window_length,
+            self.half_fade,
+            fade_in=segment is not self.segments[0],
+            fade_out=segment is not self.segments[-1],
+        )

@@ -1,0 +1,132 @@
+"""The ``separate`` and ``beats`` sub-commands (thin wrappers over :mod:`bachata_sep.api`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import api
+from .audio import output_subtype, read_audio, write_audio
+from .errors import BadInputError
+from .spec import INSTRUMENTS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    separate = subparsers.add_parser(
+        "separate",
+        help="separate instruments from songs into OUTDIR/<song>/<instrument>.wav",
+        description="Write one WAV per instrument with the input's rate, channels and length.",
+    )
+    separate.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    separate.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR")
+    separate.add_argument(
+        "--instruments",
+        type=lambda text: tuple(name.strip() for name in text.split(",") if name.strip()),
+        default=INSTRUMENTS,
+        help=f"comma-separated (default: {','.join(INSTRUMENTS)})",
+    )
+    separate.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="INSTRUMENT=PATH",
+        help="a clip of the instrument to look for (query-by-example); repeatable",
+    )
+    separate.set_defaults(run=run_separate)
+
+    beats = subparsers.add_parser("beats", help="print beat and downbeat times of a song")
+    beats.add_argument("input", type=Path, metavar="INPUT")
+    beats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    beats.set_defaults(run=run_beats)
+
+
+def run_separate(args: argparse.Namespace) -> int:
+    references = _parse_references(args.reference)
+    destinations = _destinations(args.inputs, args.out)
+    failures = 0
+    for source, destination in destinations.items():
+        try:
+            samples, sample_rate, subtype = read_audio(source)
+            stems = api.separate(
+                samples, sr=sample_rate, instruments=args.instruments, references=references
+            )
+            _save_stems(destination, stems, sample_rate, output_subtype(subtype))
+            print(destination)
+        except BadInputError as error:
+            if len(destinations) == 1:
+                raise
+            print(f"bachata-sep: error: {error}", file=sys.stderr)
+            failures += 1
+    return 2 if failures else 0
+
+
+def run_beats(args: argparse.Namespace) -> int:
+    grid = api.track(args.input)
+    beat_numbers = _beat_numbers(grid.beats, grid.downbeats)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "bpm": round(60.0 / grid.beat_period, 2),
+                    "fallback_grid": grid.fallback,
+                    "beats": [round(float(t), 4) for t in grid.beats],
+                    "downbeats": [round(float(t), 4) for t in grid.downbeats],
+                    "beat_numbers": beat_numbers,
+                }
+            )
+        )
+    else:
+        print("time_s\tbeat")
+        for time, number in zip(grid.beats, beat_numbers, strict=True):
+            print(f"{time:.3f}\t{number}")
+    return 0
+
+
+def _beat_numbers(beat_times: np.ndarray, downbeat_times: np.ndarray) -> list[int]:
+    """1-4 position of every beat in its bar; beats before the first "1" count backwards."""
+    if len(downbeat_times) == 0:
+        return [index % 4 + 1 for index in range(len(beat_times))]
+    first = int(np.argmin(np.abs(beat_times - downbeat_times[0])))
+    return [(index - first) % 4 + 1 for index in range(len(beat_times))]
+
+
+def _parse_references(items: list[str]) -> dict[str, Path]:
+    references = {}
+    for item in items:
+        name, separator, path = item.partition("=")
+        if not separator or not name or not path:
+            raise BadInputError(f"--reference wants INSTRUMENT=PATH, got {item!r}")
+        references[name.strip()] = Path(path)
+    return references
+
+
+def _destinations(inputs: list[Path], out: Path) -> dict[Path, Path]:
+    destinations: dict[Path, Path] = {}
+    for source in inputs:
+        destination = out / source.stem
+        if destination in destinations.values():
+            raise BadInputError(f"two inputs would both write to {destination}; rename one")
+        destinations[source] = destination
+    return destinations
+
+
+def _save_stems(folder: Path, stems: dict[str, np.ndarray], sample_rate: int, subtype: str) -> None:
+    """Write every stem into a hidden folder first and move them in only when all are
+    written, so a failure never leaves a half-separated song behind."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".partial-{folder.name}-", dir=folder.parent))
+    try:
+        for name, audio in stems.items():
+            write_audio(staging / f"{name}.wav", audio, sample_rate, subtype)
+        folder.mkdir(exist_ok=True)
+        for name in stems:
+            os.replace(staging / f"{name}.wav", folder / f"{name}.wav")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,102 @@
+"""The separator interface that every model implements, and two non-learned separators.
+
+A separator turns a batch of mixture clips (heatmaps in the model domain) plus, per
+instrument, optional query heatmaps into one soft mask per instrument and clip. The song
+pipeline does everything else (beats, clips, stretching, full-resolution masking).
+
+``IdentitySeparator`` passes the mixture through (a round-trip check of the pipeline);
+``OracleSeparator`` computes the ideal ratio mask from known stems, clip by clip in the
+same model domain, so it is the upper bound of any magnitude-mask model in this pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from .audio import to_mono
+from .clips import Segment, excerpt
+from .errors import BadInputError
+from .spec import ClipSpec
+from .transforms import model_magnitude, universal_clip
+
+
+@dataclass(frozen=True)
+class ClipBatch:
+    """Clips of one song: model-domain heatmaps ``(B, F, T)`` and where each clip lies."""
+
+    heatmaps: torch.Tensor
+    segments: Sequence[Segment]
+    sample_rate: int
+
+
+class Separator(Protocol):
+    """What the pipeline needs from a model: its clip format and a mask per instrument."""
+
+    spec: ClipSpec
+
+    def supports(self, instrument: str) -> bool: ...
+
+    def masks(
+        self, batch: ClipBatch, queries: Mapping[str, torch.Tensor | None]
+    ) -> dict[str, torch.Tensor]:
+        """Masks ``(B, F, T)`` in [0, 1] for every instrument in ``queries``; a query is a
+        ``(Q, F, T)`` stack of reference-clip heatmaps, or None for the default reference."""
+        ...
+
+
+class IdentitySeparator:
+    """Every instrument gets the whole mixture: mask 1 everywhere."""
+
+    def __init__(self, spec: ClipSpec | None = None) -> None:
+        self.spec = spec or ClipSpec()
+
+    def supports(self, instrument: str) -> bool:
+        return True
+
+    def masks(
+        self, batch: ClipBatch, queries: Mapping[str, torch.Tensor | None]
+    ) -> dict[str, torch.Tensor]:
+        return {name: torch.ones_like(batch.heatmaps) for name in queries}
+
+
+class OracleSeparator:
+    """Ideal ratio masks |S_k| / Σ_j |S_j| from the song's true stems.
+
+    ``stems`` maps instrument names to audio shaped like the mixture; whatever the stems
+    do not cover (voice, keys, ...) is added as one more source, so the masks of the named
+    stems are not flattered when the mixture holds more than they do.
+    """
+
+    def __init__(
+        self, stems: Mapping[str, np.ndarray], mixture: np.ndarray, spec: ClipSpec | None = None
+    ) -> None:
+        self.spec = spec or ClipSpec()
+        self.stems = {name: to_mono(np.atleast_2d(audio)) for name, audio in stems.items()}
+        residual = to_mono(np.atleast_2d(mixture)) - sum(self.stems.values())
+        self.sources = {**self.stems, "__rest__": residual}
+
+    def supports(self, instrument: str) -> bool:
+        return instrument in self.stems
+
+    def masks(
+        self, batch: ClipBatch, queries: Mapping[str, torch.Tensor | None]
+    ) -> dict[str, torch.Tensor]:
+        magnitudes = {
+            name: model_magnitude(
+                np.stack([self._clip(audio, segment) for segment in batch.segments]), self.spec
+            )
+            for name, audio in self.sources.items()
+        }
+        total = sum(magnitudes.values()) + 1e-8
+        for name in queries:
+            if name not in self.stems:
+                raise BadInputError(f"the oracle has no stem for {name!r}")
+        return {name: magnitudes[name] / total for name in queries}
+
+    def _clip(self, audio: np.ndarray, segment: Segment) -> np.ndarray:
+        return universal_clip(excerpt(audio, segment.start, segment.end), self.spec)
