@@ -19,8 +19,9 @@ Registrar = Callable[[argparse._SubParsersAction], None]
 
 def _registrars() -> list[Registrar]:
     from . import commands
+    from .data import cli as data_cli
 
-    return [commands.register]
+    return [commands.register, data_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,90 @@
+"""The ``render-song`` and ``render-loops`` sub-commands (thin wrappers over the data engine)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .loops import LOOP_BEATS, render_library
+from .song import AUDIO_FORMATS, render_song, save_song
+from .timbres import SOUNDFONTS, SPLITS
+
+SOURCES_HELP = f"procedural, mixed, {', '.join(SOUNDFONTS)}, or the path of a .sf2/.sf3 file"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    song = subparsers.add_parser(
+        "render-song",
+        help="render a synthetic bachata song with exact stems and annotations",
+        description="Write DIR/mixture, DIR/stems/<instrument> (summing to the mixture) "
+        "and DIR/annotations.json (beats, downbeats, sections, chords, tempo, key, timbres).",
+    )
+    song.add_argument("--seed", type=int, required=True, help="the song (same seed, same song)")
+    song.add_argument(
+        "--soundfont",
+        default="procedural",
+        metavar="SOURCE",
+        help=f"timbres: {SOURCES_HELP} (default: procedural)",
+    )
+    song.add_argument("--duration", type=float, help="seconds (default: the whole song)")
+    song.add_argument("--tempo", type=float, help="BPM (default: drawn from 110-160)")
+    song.add_argument(
+        "--format",
+        choices=AUDIO_FORMATS,
+        default="wav",
+        help="wav is float32 and exact; flac/ogg are compact (default: wav)",
+    )
+    song.add_argument("-o", "--out", type=Path, required=True, metavar="DIR")
+    song.set_defaults(run=run_render_song)
+
+    loops = subparsers.add_parser(
+        "render-loops",
+        help="render a loop library LIB/<instrument>/<section>/*.wav + loops.csv",
+        description="Render synthetic songs and cut every stem into loops on the downbeats.",
+    )
+    loops.add_argument("-o", "--out", type=Path, required=True, metavar="LIB")
+    loops.add_argument("--songs", type=int, default=10, help="songs to render (default: 10)")
+    loops.add_argument("--seed", type=int, default=0, help="first song seed (default: 0)")
+    loops.add_argument(
+        "--timbres",
+        default="train",
+        metavar="SPLIT_OR_SOURCE",
+        help=f"a split ({', '.join(SPLITS)}: its timbres and seed range) or "
+        f"one source: {SOURCES_HELP} (default: train)",
+    )
+    loops.add_argument("--beats", type=int, choices=LOOP_BEATS, default=4)
+    loops.add_argument("--loops-per-section", type=int, default=2)
+    loops.add_argument(
+        "--duration", type=float, default=60.0, help="seconds per song (default: 60)"
+    )
+    loops.set_defaults(run=run_render_loops)
+
+
+def run_render_song(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    song = render_song(args.seed, args.soundfont, args.duration, args.tempo)
+    save_song(song, args.out, args.format)
+    notes = song.annotations
+    print(
+        f"{args.out}: {notes['duration']:.1f} s, {notes['tempo_bpm']:.1f} BPM, {notes['key']}, "
+        f"rendered in {time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
+def run_render_loops(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    render_library(
+        args.out,
+        args.songs,
+        args.seed,
+        args.timbres,
+        args.beats,
+        args.loops_per_section,
+        args.duration,
+    )
+    print(
+        f"{args.out}: {args.songs} song(s) cut into loops in {time.perf_counter() - started:.1f} s"
+    )
+    return 0

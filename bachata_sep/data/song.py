@@ -1,0 +1,261 @@
+"""A whole synthetic bachata song: arrangement → humanised notes → parts → mix → exact stems.
+
+The four targets are stems of their own; the interferers (voice, keys, extra percussion)
+share the ``other`` stem, so the stems always sum to the mixture. Annotations (beats,
+downbeats, sections, chords, tempo, key, timbres) come from the score, so they are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..audio import write_audio
+from ..errors import BadInputError
+from ..spec import INSTRUMENTS
+from . import procedural, soundfont
+from .mix import (
+    add_reverb,
+    compressor_gain,
+    db_to_gain,
+    equalise,
+    pan,
+    random_eq,
+    reverb_impulse,
+)
+from .patterns import BEATS_PER_BAR, INTERFERER_PARTS, PARTS, Arrangement, Note, arrange
+from .timbres import Timbre, choose_timbres, split_of_seed
+
+SAMPLE_RATE = 44_100
+OTHER = "other"
+STEMS = (*INSTRUMENTS, OTHER)
+MIN_DURATION = 5.0
+TAIL_SECONDS = 2.5
+# Per part: loudness (dB RMS while playing), pan range, reverb send range, timing sigma (s).
+LEVELS_DB = {
+    "bongo": -20,
+    "guira": -25,
+    "bass": -17,
+    "guitar": -20,
+    "voice": -20,
+    "keys": -27,
+    "percussion": -27,
+}
+PAN_RANGE = {
+    "bongo": 0.35,
+    "guira": 0.5,
+    "bass": 0.1,
+    "guitar": 0.45,
+    "voice": 0.1,
+    "keys": 0.4,
+    "percussion": 0.6,
+}
+SEND_RANGE = {
+    "bongo": (0.1, 0.3),
+    "guira": (0.1, 0.3),
+    "bass": (0.0, 0.1),
+    "guitar": (0.15, 0.4),
+    "voice": (0.25, 0.5),
+    "keys": (0.3, 0.6),
+    "percussion": (0.15, 0.4),
+}
+TIMING_SIGMA = {
+    "bongo": 0.005,
+    "guira": 0.006,
+    "bass": 0.007,
+    "guitar": 0.007,
+    "voice": 0.015,
+    "keys": 0.01,
+    "percussion": 0.006,
+}
+AUDIO_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
+
+
+@dataclass
+class Song:
+    sample_rate: int
+    mixture: np.ndarray  # (2, samples) float32
+    stems: dict[str, np.ndarray]  # STEMS → (2, samples), summing to the mixture
+    annotations: dict
+
+
+def humanise(
+    notes: list[Note],
+    arrangement: Arrangement,
+    first_downbeat: float,
+    sigma: float,
+    rng: np.random.Generator,
+) -> list[Note]:
+    """Beats → seconds, with a player's small timing drift and velocity variation."""
+    beat = arrangement.beat_seconds
+    lay_back = rng.normal(0, 0.003)
+    jitter = np.clip(rng.normal(0, sigma, len(notes)), -2.5 * sigma, 2.5 * sigma) + lay_back
+    accents = np.clip(rng.normal(1, 0.07, len(notes)), 0.8, 1.2)
+    return [
+        Note(
+            first_downbeat + note.start * beat + float(shift),
+            note.duration * beat,
+            note.pitch,
+            float(min(1.0, note.velocity * accent)),
+            note.articulation,
+        )
+        for note, shift, accent in zip(notes, jitter, accents, strict=True)
+    ]
+
+
+def render_notes(
+    part: str, notes: list[Note], timbre: Timbre, length: int, rng: np.random.Generator
+) -> np.ndarray:
+    if timbre.source == "procedural":
+        return procedural.render_part(part, notes, timbre.preset, SAMPLE_RATE, length, rng)
+    return soundfont.render_part(notes, timbre, SAMPLE_RATE, length)
+
+
+def level(samples: np.ndarray, target_db: float) -> np.ndarray:
+    """Scale a part to ``target_db`` RMS measured where it plays (silence does not count)."""
+    active = np.abs(samples) > 1e-4
+    if not active.any():
+        return samples
+    rms = np.sqrt(np.mean(np.square(samples[active])))
+    return (samples * (db_to_gain(target_db) / rms)).astype(np.float32)
+
+
+def render_song(
+    seed: int, source: str = "procedural", duration: float | None = None, tempo: float | None = None
+) -> Song:
+    """Render the song of ``seed``: same seed and source → the same audio, bit for bit.
+
+    ``source`` is "procedural", "mixed" (every part from any timbre of the seed's split),
+    a SoundFont name or a path. Timbres follow the seed's split (see ``timbres.SEED_RANGES``).
+    """
+    if duration is not None and duration < MIN_DURATION:
+        raise BadInputError(f"a song must last at least {MIN_DURATION:g} s, not {duration:g} s")
+    rng = np.random.default_rng(seed)
+    timbres = choose_timbres(rng, source, split_of_seed(seed))
+    budget = None if duration is None else duration - TAIL_SECONDS
+    arrangement = arrange(rng, budget, tempo)
+    beat = arrangement.beat_seconds
+    first_downbeat = rng.uniform(0.2, 1.0) + arrangement.pickup_beats * beat
+    final = arrangement.bars * BEATS_PER_BAR
+    natural = first_downbeat + final * beat + TAIL_SECONDS
+    length = int(round((duration or natural) * SAMPLE_RATE))
+
+    dry = np.zeros((len(STEMS), 2, length), dtype=np.float32)
+    sends = np.zeros((len(STEMS), length), dtype=np.float32)
+    for part in PARTS:
+        notes = humanise(
+            arrangement.parts[part], arrangement, first_downbeat, TIMING_SIGMA[part], rng
+        )
+        mono = render_notes(part, notes, timbres[part], length, rng)
+        mono = level(mono, LEVELS_DB[part] + rng.uniform(-3, 3))
+        mono = equalise(mono, random_eq(rng, SAMPLE_RATE))
+        stem = STEMS.index(part if part in INSTRUMENTS else OTHER)
+        dry[stem] += pan(mono, rng.uniform(-1, 1) * PAN_RANGE[part])
+        sends[stem] += np.float32(rng.uniform(*SEND_RANGE[part])) * mono
+    impulse = reverb_impulse(rng, SAMPLE_RATE, rt60=rng.uniform(0.5, 1.5))
+    wet = add_reverb(dry, sends, impulse)
+    stems = dict(zip(STEMS, wet, strict=True))
+    stems = master(stems, rng, fade=duration is not None)
+    mixture = np.sum(np.stack(list(stems.values())), axis=0, dtype=np.float32)
+    annotations = annotate(arrangement, first_downbeat, length / SAMPLE_RATE)
+    annotations.update(
+        seed=int(seed),
+        soundfont=source,
+        split=split_of_seed(seed),
+        sample_rate=SAMPLE_RATE,
+        timbres={part: timbres[part].name for part in PARTS},
+        stems={**{name: [name] for name in INSTRUMENTS}, OTHER: list(INTERFERER_PARTS)},
+    )
+    return Song(SAMPLE_RATE, mixture, stems, annotations)
+
+
+def master(
+    stems: dict[str, np.ndarray], rng: np.random.Generator, fade: bool
+) -> dict[str, np.ndarray]:
+    """Bus compression and master gain: one gain curve from the mix, applied to every stem."""
+    mix = sum(stems.values())
+    mix_db = 10 * np.log10(np.mean(np.square(mix)) + 1e-12)
+    gain = compressor_gain(
+        mix, SAMPLE_RATE, threshold_db=mix_db + rng.uniform(0, 6), ratio=rng.uniform(2, 4)
+    )
+    if fade:
+        ramp = int(0.5 * SAMPLE_RATE)
+        gain[-ramp:] *= np.linspace(1, 0, ramp, dtype=np.float32)
+    peak = np.max(np.abs(mix * gain)) + 1e-9
+    gain *= np.float32(db_to_gain(rng.uniform(-6, -1)) / peak)
+    return {name: (stem * gain).astype(np.float32) for name, stem in stems.items()}
+
+
+def annotate(arrangement: Arrangement, first_downbeat: float, seconds: float) -> dict:
+    """Beats (pickup included), downbeats, sections and chords in seconds, up to ``seconds``."""
+    beat = arrangement.beat_seconds
+    final = arrangement.bars * BEATS_PER_BAR
+    beats = [first_downbeat + b * beat for b in range(-arrangement.pickup_beats, final + 1)]
+    downbeats = [first_downbeat + b * beat for b in range(0, final + 1, BEATS_PER_BAR)]
+    sections, chords = [], []
+    for section in arrangement.sections:
+        start = first_downbeat + section.start_bar * BEATS_PER_BAR * beat
+        end = start + section.bars * BEATS_PER_BAR * beat
+        if start < seconds:
+            sections.append(
+                {
+                    "name": section.name,
+                    "start": round(start, 6),
+                    "end": round(min(end, seconds), 6),
+                    "feel": section.feel,
+                }
+            )
+        for index, chord in enumerate(section.chords):
+            bar_start = start + index * BEATS_PER_BAR * beat
+            if bar_start < seconds:
+                chords.append({"start": round(bar_start, 6), "chord": chord.name})
+    return {
+        "tempo_bpm": round(arrangement.tempo, 4),
+        "key": arrangement.key,
+        "pickup_beats": arrangement.pickup_beats,
+        "duration": round(seconds, 6),
+        "beats": [round(t, 6) for t in beats if t < seconds],
+        "downbeats": [round(t, 6) for t in downbeats if t < seconds],
+        "sections": sections,
+        "chords": chords,
+    }
+
+
+def save_song(song: Song, directory: str | os.PathLike, audio_format: str = "wav") -> Path:
+    """Write mixture, stems/<name> and annotations.json; a failed save leaves nothing half done.
+
+    Files are written in a hidden sibling folder first and moved into place at the end.
+    WAV is float32 (stems sum to the mixture exactly); FLAC/OGG are compact, for examples.
+    """
+    if audio_format not in AUDIO_FORMATS:
+        raise BadInputError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}")
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise BadInputError(f"{directory} exists and is not a folder")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".partial-{directory.name}-", dir=directory.parent))
+    try:
+        tracks = {"mixture": song.mixture, **{f"stems/{n}": s for n, s in song.stems.items()}}
+        for name, samples in tracks.items():
+            path = staging / f"{name}.{audio_format}"
+            if audio_format == "wav":
+                write_audio(path, samples, song.sample_rate)
+            else:
+                path.parent.mkdir(exist_ok=True)
+                sf.write(path, samples.T, song.sample_rate, format=AUDIO_FORMATS[audio_format])
+        (staging / "annotations.json").write_text(json.dumps(song.annotations, indent=1))
+        for path in sorted(staging.rglob("*")):
+            if path.is_file():
+                destination = directory / path.relative_to(staging)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory

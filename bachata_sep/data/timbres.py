@@ -1,0 +1,160 @@
+"""Every timbre a part can be rendered with, and the split that keeps evaluation honest.
+
+A timbre is a procedural preset or a (SoundFont, GM program) pair. The split is by
+timbre *and* by seed: training uses procedural presets, FluidR3 GM and TimGM6mb only;
+one procedural preset per part is held out for validation and one for test, and the
+MuseScore General SoundFont is test-only, so evaluation timbres are never heard in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BadInputError
+from .patterns import PARTS
+from .procedural import PRESETS
+
+SOUNDFONTS = {
+    "fluidr3": Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
+    "timgm6mb": Path("/usr/share/sounds/sf2/TimGM6mb.sf2"),
+    "musescore": Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),
+}
+TRAIN_SOUNDFONTS = ("fluidr3", "timgm6mb")
+TEST_SOUNDFONTS = ("musescore",)
+DRUM_KIT = "kit"  # the preset of a percussion timbre: GM drum kit 0 on bank 128
+DRUM_PARTS = ("bongo", "guira", "percussion")
+# GM programs per melodic part: guitars 24-27, basses 32-35, choir/voice, keys and pads.
+GM_PROGRAMS = {
+    "guitar": (24, 25, 26, 27),
+    "bass": (32, 33, 34, 35),
+    "voice": (52, 53, 54),
+    "keys": (0, 4, 5, 48, 88, 89),
+}
+# Held-out procedural presets, one per part for validation and one for test.
+VALID_PRESETS = {
+    "guitar": "dark-archtop",
+    "bass": "upright",
+    "bongo": "bright",
+    "guira": "dark",
+    "voice": "oh",
+    "keys": "strings",
+    "percussion": "bright",
+}
+TEST_PRESETS = {
+    "guitar": "clean-electric",
+    "bass": "fretless",
+    "bongo": "dry",
+    "guira": "soft",
+    "voice": "eh",
+    "keys": "electric-piano",
+    "percussion": "low",
+}
+SPLITS = ("train", "valid", "test")
+# Song seeds per split; the shipped examples use seeds above all of them.
+SEED_RANGES = {
+    "train": range(0, 1_000_000),
+    "valid": range(1_000_000, 2_000_000),
+    "test": range(2_000_000, 3_000_000),
+}
+
+
+@dataclass(frozen=True)
+class Timbre:
+    """How one part sounds: ``source`` is "procedural", a SoundFont name, or a path."""
+
+    part: str
+    source: str
+    preset: str  # a procedural preset name, a GM program number, or DRUM_KIT
+
+    @property
+    def name(self) -> str:
+        source = Path(self.source).name if self.is_custom else self.source
+        return f"{source}/{self.part}/{self.preset}"
+
+    @property
+    def is_custom(self) -> bool:
+        return self.source not in ("procedural", *SOUNDFONTS)
+
+    @property
+    def soundfont(self) -> Path:
+        return SOUNDFONTS.get(self.source, Path(self.source))
+
+
+def soundfont_timbres(source: str, part: str) -> list[Timbre]:
+    presets = [DRUM_KIT] if part in DRUM_PARTS else [str(p) for p in GM_PROGRAMS[part]]
+    return [Timbre(part, source, preset) for preset in presets]
+
+
+def _split_of_procedural(timbre: Timbre) -> str:
+    if timbre.preset == TEST_PRESETS[timbre.part]:
+        return "test"
+    return "valid" if timbre.preset == VALID_PRESETS[timbre.part] else "train"
+
+
+def split_of(timbre: Timbre) -> str:
+    """Which split may use ``timbre``: MuseScore and held-out presets are never "train"."""
+    if timbre.source == "procedural":
+        return _split_of_procedural(timbre)
+    return "train" if timbre.source in TRAIN_SOUNDFONTS else "test"
+
+
+PROCEDURAL_TIMBRES = tuple(
+    Timbre(part, "procedural", preset) for part in PARTS for preset in PRESETS[part]
+)
+SOUNDFONT_TIMBRES = tuple(
+    timbre for source in SOUNDFONTS for part in PARTS for timbre in soundfont_timbres(source, part)
+)
+TIMBRES = PROCEDURAL_TIMBRES + SOUNDFONT_TIMBRES
+TRAIN_TIMBRES = frozenset(t.name for t in TIMBRES if split_of(t) == "train")
+VALID_TIMBRES = frozenset(t.name for t in TIMBRES if split_of(t) == "valid")
+TEST_TIMBRES = frozenset(t.name for t in TIMBRES if split_of(t) == "test")
+
+
+def split_of_seed(seed: int) -> str | None:
+    """The split whose seed range holds ``seed``; None for seeds outside all of them."""
+    return next((split for split, seeds in SEED_RANGES.items() if seed in seeds), None)
+
+
+def resolve_source(source: str) -> str:
+    """Check a ``--soundfont`` value: procedural, mixed, a SoundFont name, or an existing file."""
+    if source in ("procedural", "mixed"):
+        return source
+    path = SOUNDFONTS.get(source, Path(source))
+    if source not in SOUNDFONTS and path.suffix.lower() not in (".sf2", ".sf3"):
+        raise BadInputError(
+            f"unknown timbre source {source!r}: use procedural, mixed, "
+            f"{', '.join(SOUNDFONTS)} or the path of a .sf2/.sf3 file"
+        )
+    if not path.is_file():
+        hint = (
+            " (install the Debian SoundFont packages, see setup.sh)" if source in SOUNDFONTS else ""
+        )
+        raise BadInputError(f"SoundFont {path} not found{hint}")
+    return source
+
+
+def choose_timbres(
+    rng: np.random.Generator, source: str = "procedural", split: str | None = None
+) -> dict[str, Timbre]:
+    """One timbre per part. ``source`` "mixed" draws each part from all the split's sources;
+    ``split`` None allows every timbre of the source (a user's explicit choice)."""
+    source = resolve_source(source)
+    chosen = {}
+    for part in PARTS:
+        if source == "mixed":
+            candidates = [
+                t
+                for t in TIMBRES
+                if t.part == part and (t.source == "procedural" or t.soundfont.is_file())
+            ]
+        elif source == "procedural":
+            candidates = [t for t in PROCEDURAL_TIMBRES if t.part == part]
+        else:
+            candidates = soundfont_timbres(source, part)
+        if split is not None and source in ("mixed", "procedural"):
+            candidates = [t for t in candidates if split_of(t) == split]
+        chosen[part] = candidates[rng.integers(len(candidates))]
+    return chosen

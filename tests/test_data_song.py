@@ -1,0 +1,108 @@
+"""Synthetic songs: exact stems, exact annotations, reproducible audio, idiomatic sections."""
+
+from __future__ import annotations
+
+import json
+
+import librosa
+import numpy as np
+import pytest
+
+from bachata_sep.audio import read_audio
+from bachata_sep.data.patterns import TEMPO_RANGE
+from bachata_sep.data.song import STEMS, render_song, save_song
+from bachata_sep.errors import BadInputError
+
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def song():
+    return render_song(SEED, "procedural", duration=14.0)
+
+
+def window(stems, name, start, end, rate):
+    return stems[name][:, int(start * rate) : int(end * rate)]
+
+
+def test_stems_sum_to_the_mixture(song):
+    assert set(song.stems) == set(STEMS)
+    total = np.sum(np.stack(list(song.stems.values())), axis=0)
+    assert song.mixture.dtype == np.float32 and song.mixture.shape == (2, 14 * 44100)
+    np.testing.assert_allclose(total, song.mixture, atol=1e-6)
+    assert 0.05 < np.abs(song.mixture).max() <= 1.0
+    for name in STEMS:
+        assert np.sqrt(np.mean(song.stems[name] ** 2)) > 1e-3, f"{name} is silent"
+
+
+def test_same_seed_same_audio_and_another_seed_another_song(song):
+    again = render_song(SEED, "procedural", duration=14.0)
+    np.testing.assert_array_equal(again.mixture, song.mixture)
+    assert again.annotations == song.annotations
+    other = render_song(SEED + 1, "procedural", duration=14.0)
+    assert other.annotations["beats"] != song.annotations["beats"]
+
+
+def test_annotations_are_consistent(song):
+    notes = song.annotations
+    assert TEMPO_RANGE[0] <= notes["tempo_bpm"] <= TEMPO_RANGE[1]
+    beats, downbeats = np.array(notes["beats"]), np.array(notes["downbeats"])
+    np.testing.assert_allclose(np.diff(beats), 60 / notes["tempo_bpm"], atol=1e-5)
+    assert set(downbeats) <= set(beats) and beats[-1] < notes["duration"]
+    assert beats[notes["pickup_beats"]] == downbeats[0]
+    names = [section["name"] for section in notes["sections"]]
+    assert names[0] == "intro" and "verse" in names
+    assert notes["sections"][0]["start"] == downbeats[0]
+    assert set(notes["timbres"]) >= {"bongo", "guira", "bass", "guitar", "voice"}
+    assert notes["seed"] == SEED and notes["key"].split()[1] in ("major", "minor")
+
+
+def test_intro_is_guitar_alone(song):
+    intro = song.annotations["sections"][0]
+    end = intro["end"] - 0.05  # the next bar's first notes may come a little early
+    for name in ("bongo", "guira", "bass", "other"):
+        assert np.abs(window(song.stems, name, 0, end, 44100)).max() < 1e-3, name
+    assert np.sqrt(np.mean(window(song.stems, "guitar", intro["start"], end, 44100) ** 2)) > 1e-3
+
+
+def onsets(stem: np.ndarray, rate: int) -> np.ndarray:
+    return librosa.onset.onset_detect(
+        y=stem.mean(axis=0), sr=rate, units="time", hop_length=128, backtrack=False
+    )
+
+
+def test_annotated_beats_match_the_rendered_bongo_onsets(song):
+    notes = song.annotations
+    groove = notes["sections"][1]["start"], notes["sections"][-1]["start"]
+    found = onsets(song.stems["bongo"], 44100)
+    beats = [b for b in notes["beats"] if groove[0] <= b < groove[1]]
+    assert len(beats) >= 8
+    misses = [b for b in beats if np.min(np.abs(found - b)) > 0.035]
+    assert not misses, f"no bongo onset near beats {misses}"
+    # ... and every bongo onset sits on the sixteenth-note grid of the annotations.
+    sixteenth = 15 / notes["tempo_bpm"]
+    grid = notes["downbeats"][0] + sixteenth * np.arange(-16, 400)
+    inside = found[(found > groove[0] + 0.1) & (found < groove[1] - 0.1)]
+    assert np.max([np.min(np.abs(grid - t)) for t in inside]) < 0.035
+
+
+def test_save_song_round_trip(song, tmp_path):
+    out = save_song(song, tmp_path / "song")
+    mixture, rate, _ = read_audio(out / "mixture.wav")
+    assert rate == 44100
+    stems = [read_audio(out / "stems" / f"{name}.wav")[0] for name in STEMS]
+    np.testing.assert_allclose(np.sum(stems, axis=0), mixture, atol=1e-6)
+    assert json.loads((out / "annotations.json").read_text()) == song.annotations
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".partial")]
+
+
+def test_compact_formats_keep_the_stems_close(song, tmp_path):
+    out = save_song(song, tmp_path / "song", audio_format="flac")
+    mixture, _, _ = read_audio(out / "mixture.flac")
+    stems = [read_audio(out / "stems" / f"{name}.flac")[0] for name in STEMS]
+    np.testing.assert_allclose(np.sum(stems, axis=0), mixture, atol=5 / 2**15)
+
+
+def test_too_short_a_song_is_refused():
+    with pytest.raises(BadInputError, match="at least"):
+        render_song(1, duration=1.0)
