@@ -1,0 +1,127 @@
+"""On-the-fly (mixture, ground truth, query) triplets drawn from a normalised loop library.
+
+An item is a random mixture of loops from one section (the target's own song and bar
+half the time, so keys and grooves agree), the target's loop in it (or silence when the
+target is left out), and a query: another loop of the same instrument from another song
+(another pattern, and usually another timbre). Item ``i`` depends only on ``(seed, i)``,
+so a dataset is reproducible with any number of DataLoader workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import BadInputError
+from ..spec import INSTRUMENTS, ClipSpec
+from ..transforms import heatmap, model_magnitude
+from .loops import LoopLibrary
+from .mix import db_to_gain
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Which loops make an item: indices into the library, and their gains."""
+
+    instrument: str
+    target: int
+    query: int
+    others: tuple[int, ...]
+    gains: tuple[float, ...]  # target first, then others
+    present: bool
+
+
+class TripletDataset(torch.utils.data.Dataset):
+    """Triplets from one split of a library, for targets drawn from ``instruments``."""
+
+    def __init__(
+        self,
+        library: LoopLibrary,
+        split: str = "train",
+        instruments: tuple[str, ...] = INSTRUMENTS,
+        size: int = 10_000,
+        seed: int = 0,
+        absent_rate: float = 0.1,
+        same_song_rate: float = 0.5,
+        include_rate: float = 0.8,
+        gain_db: tuple[float, float] = (-9.0, 3.0),
+        spec: ClipSpec | None = None,
+    ) -> None:
+        self.library = library
+        self.spec = spec or ClipSpec()
+        self.size, self.seed = size, seed
+        self.absent_rate, self.same_song_rate = absent_rate, same_song_rate
+        self.include_rate, self.gain_db = include_rate, gain_db
+        self.pool = {
+            name: library.select(instrument=name, split=split)
+            for name in sorted({m["instrument"] for m in library.meta})
+        }
+        self.groups: dict[tuple, list[int]] = {}
+        for name, pool in self.pool.items():
+            for i in pool:
+                meta = library.meta[i]
+                self.groups.setdefault((name, meta["section"]), []).append(int(i))
+                self.groups.setdefault((name, meta["section"], meta["song"]), []).append(int(i))
+        self.instruments = tuple(i for i in instruments if self._queryable(i))
+        if not self.instruments:
+            raise BadInputError(
+                f"the {split} split has no instrument with loops from two songs to query"
+            )
+        if library.clips.shape[-1] != self.spec.length:
+            raise BadInputError("the library was normalised for another clip format")
+
+    def _queryable(self, instrument: str) -> bool:
+        pool = self.pool.get(instrument, ())
+        return len({self.library.meta[i]["song"] for i in pool}) >= 2
+
+    def __len__(self) -> int:
+        return self.size
+
+    def draw(self, index: int) -> Draw:
+        """Choose the loops and gains of item ``index`` (deterministic in seed and index)."""
+        rng = np.random.default_rng([self.seed, index])
+        meta = self.library.meta
+        instrument = self.instruments[rng.integers(len(self.instruments))]
+        target = int(rng.choice(self.pool[instrument]))
+        song, section = meta[target]["song"], meta[target]["section"]
+        others = []
+        for name, pool in self.pool.items():
+            if name == instrument or not len(pool) or rng.random() > self.include_rate:
+                continue
+            candidates = self.groups.get((name, section, song))
+            if not candidates or rng.random() > self.same_song_rate:
+                candidates = self.groups.get((name, section), pool)
+            others.append(int(rng.choice(candidates)))
+        query = target
+        while meta[query]["song"] == song:  # terminates: the pool spans two songs or more
+            query = int(rng.choice(self.pool[instrument]))
+        gains = tuple(float(g) for g in db_to_gain(rng.uniform(*self.gain_db, 1 + len(others))))
+        present = bool(rng.random() >= self.absent_rate) or not others
+        return Draw(instrument, target, query, tuple(others), gains, present)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        draw = self.draw(index)
+        clips = self.library.clips
+        target = clips[draw.target] * np.float32(draw.gains[0])
+        if not draw.present:
+            target = np.zeros_like(target)
+        mixture = target.copy()
+        for loop, gain in zip(draw.others, draw.gains[1:], strict=True):
+            mixture += clips[loop] * np.float32(gain)
+        query = np.asarray(clips[draw.query], dtype=np.float32)
+        magnitudes = model_magnitude(np.stack([mixture, target, query]), self.spec)
+        return {
+            "mixture": torch.from_numpy(mixture),
+            "target": torch.from_numpy(target),
+            "query": torch.from_numpy(query),
+            "mixture_magnitude": magnitudes[0],
+            "target_magnitude": magnitudes[1],
+            "mixture_heatmap": heatmap(magnitudes[0])[None],
+            "query_heatmap": heatmap(magnitudes[2])[None],
+            "present": torch.tensor(float(draw.present)),
+            "instrument": torch.tensor(
+                INSTRUMENTS.index(draw.instrument) if draw.instrument in INSTRUMENTS else -1
+            ),
+        }

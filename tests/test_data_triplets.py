@@ -1,0 +1,86 @@
+"""Triplet sampler: item format, determinism, absent targets, and splits that share no timbre."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bachata_sep.data.loops import load_library, render_library
+from bachata_sep.data.timbres import TEST_TIMBRES, VALID_TIMBRES
+from bachata_sep.data.triplets import TripletDataset
+from bachata_sep.spec import ClipSpec
+
+SPEC = ClipSpec()
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lib")
+    for split in ("train", "valid", "test"):
+        render_library(root, songs=2, timbres=split, duration=12.0, loops_per_section=1)
+    return load_library(root, SPEC, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def test_item_format(library):
+    item = TripletDataset(library, "train", size=4)[0]
+    for name in ("mixture", "target", "query"):
+        assert item[name].shape == (SPEC.length,) and item[name].dtype == torch.float32
+    for name in ("mixture_heatmap", "query_heatmap"):
+        assert item[name].shape == (1, SPEC.n_bins, SPEC.n_frames)
+        assert item[name].min() >= 0 and item[name].max() <= 1
+    assert item["mixture_magnitude"].shape == (SPEC.n_bins, SPEC.n_frames)
+    assert item["present"].item() in (0.0, 1.0)
+
+
+def test_items_are_deterministic_per_seed(library):
+    dataset = TripletDataset(library, "train", size=8, seed=1)
+    again = TripletDataset(library, "train", size=8, seed=1)
+    other = TripletDataset(library, "train", size=8, seed=2)
+    for index in range(8):
+        torch.testing.assert_close(dataset[index]["mixture"], again[index]["mixture"])
+    assert any(not torch.equal(dataset[i]["mixture"], other[i]["mixture"]) for i in range(8))
+
+
+def test_mixture_is_target_plus_others_and_query_is_another_song(library):
+    dataset = TripletDataset(library, "train", size=64, absent_rate=0.3)
+    meta = library.meta
+    for index in range(64):
+        draw, item = dataset.draw(index), dataset[index]
+        others = sum(library.clips[i] * g for i, g in zip(draw.others, draw.gains[1:], strict=True))
+        residual = item["mixture"].numpy() - item["target"].numpy()
+        np.testing.assert_allclose(residual, others, atol=1e-5)
+        assert meta[draw.query]["instrument"] == draw.instrument == meta[draw.target]["instrument"]
+        assert meta[draw.query]["song"] != meta[draw.target]["song"]
+        if not draw.present:
+            assert item["target"].abs().max() == 0 and item["present"] == 0
+
+
+def test_absent_rate(library):
+    dataset = TripletDataset(library, "train", size=300, absent_rate=0.3)
+    absent = np.mean([not dataset.draw(i).present for i in range(300)])
+    assert 0.2 < absent < 0.4
+    never = TripletDataset(library, "train", size=50, absent_rate=0.0)
+    assert all(never.draw(i).present for i in range(50))
+
+
+def timbres_used(dataset: TripletDataset, count: int) -> set[str]:
+    used = set()
+    for index in range(count):
+        draw = dataset.draw(index)
+        for loop in (draw.target, draw.query, *draw.others):
+            used.update(dataset.library.meta[loop]["timbre"].split("+"))
+    return used
+
+
+def test_splits_never_share_timbres(library):
+    used = {
+        split: timbres_used(TripletDataset(library, split, size=200), 200)
+        for split in ("train", "valid", "test")
+    }
+    assert used["train"] and used["valid"] and used["test"]
+    assert not used["train"] & used["valid"]
+    assert not used["train"] & used["test"]
+    assert not used["valid"] & used["test"]
+    assert not used["train"] & (TEST_TIMBRES | VALID_TIMBRES)
+    assert not any(name.startswith("musescore/") for name in used["train"] | used["valid"])
