@@ -46,7 +46,8 @@ def note_events(notes: list[Note], sample_rate: int) -> list[tuple[int, int, int
     for note in sorted(notes, key=lambda n: n.start, reverse=True):
         start = int(round(note.start * sample_rate))
         end = start + max(1, int(note.duration * sample_rate))
-        end = min(end, next_start.get(note.pitch, end) - 1)
+        if note.pitch in next_start:
+            end = min(end, next_start[note.pitch] - 1)
         next_start[note.pitch] = start
         velocity = int(np.clip(round(note.velocity * 127), 1, 127))
         events += [(start, 1, note.pitch, velocity), (max(end, start + 1), 0, note.pitch, 0)]

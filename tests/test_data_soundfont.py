@@ -1,0 +1,64 @@
+"""SoundFont rendering and the timbre split (MuseScore General is evaluation-only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bachata_sep.data.patterns import Note
+from bachata_sep.data.song import STEMS, render_song
+from bachata_sep.data.soundfont import note_events
+from bachata_sep.data.timbres import (
+    SOUNDFONTS,
+    TEST_TIMBRES,
+    TRAIN_TIMBRES,
+    VALID_TIMBRES,
+    choose_timbres,
+    split_of_seed,
+)
+from bachata_sep.errors import BadInputError
+
+
+@pytest.mark.parametrize("source", list(SOUNDFONTS))
+def test_soundfont_song_has_exact_stems(source):
+    song = render_song(2_000_123, source, duration=7.0)
+    total = np.sum(np.stack(list(song.stems.values())), axis=0)
+    np.testing.assert_allclose(total, song.mixture, atol=1e-6)
+    for name in STEMS:
+        assert np.sqrt(np.mean(song.stems[name] ** 2)) > 1e-3, f"{name} is silent"
+    assert all(name.startswith(f"{source}/") for name in song.annotations["timbres"].values())
+    assert song.annotations["soundfont"] == source
+
+
+def test_missing_or_unknown_soundfont_is_one_sentence(tmp_path):
+    with pytest.raises(BadInputError, match="not found"):
+        render_song(1, str(tmp_path / "missing.sf2"), duration=6.0)
+    with pytest.raises(BadInputError, match="unknown timbre source"):
+        render_song(1, "casio", duration=6.0)
+
+
+def test_a_repeated_note_is_not_cut_by_the_previous_note_off():
+    notes = [Note(0.0, 1.0, 60, 0.8), Note(0.5, 1.0, 60, 0.8)]
+    events = note_events(notes, 1000)
+    assert events == [(0, 1, 60, 102), (499, 0, 60, 0), (500, 1, 60, 102), (1500, 0, 60, 0)]
+
+
+def test_split_is_explicit_and_disjoint():
+    assert TRAIN_TIMBRES and VALID_TIMBRES and TEST_TIMBRES
+    assert not TRAIN_TIMBRES & TEST_TIMBRES and not TRAIN_TIMBRES & VALID_TIMBRES
+    assert not any(name.startswith("musescore/") for name in TRAIN_TIMBRES | VALID_TIMBRES)
+    assert any(name.startswith("musescore/") for name in TEST_TIMBRES)
+    assert {name.split("/")[0] for name in TRAIN_TIMBRES} == {"procedural", "fluidr3", "timgm6mb"}
+
+
+@pytest.mark.parametrize("split", ["train", "valid", "test"])
+def test_chosen_timbres_stay_in_their_split(split):
+    allowed = {"train": TRAIN_TIMBRES, "valid": VALID_TIMBRES, "test": TEST_TIMBRES}[split]
+    for seed in range(200):
+        chosen = choose_timbres(np.random.default_rng(seed), "mixed", split)
+        assert {timbre.name for timbre in chosen.values()} <= allowed
+
+
+def test_seed_ranges():
+    assert split_of_seed(0) == "train" and split_of_seed(1_000_000) == "valid"
+    assert split_of_seed(2_500_000) == "test" and split_of_seed(9_000_001) is None
