@@ -83,7 +83,8 @@ def separate(
         else None
         for name in instruments
     }
-    grid = tracker(to_mono(samples), sample_rate)
+    mono = to_mono(samples)
+    grid = tracker(mono, sample_rate)
     bar_seconds = grid.beat_period * BEATS_PER_BAR
     if samples.shape[-1] < bar_seconds * sample_rate:
         raise BadInputError(
@@ -91,7 +92,7 @@ def separate(
             f"4-beat bar ({bar_seconds:.2f} s at {60 / grid.beat_period:.0f} BPM)"
         )
     segments = bar_segments(grid.downbeats, sample_rate, samples.shape[-1], bar_seconds)
-    song = _Song(samples, sample_rate, segments)
+    song = _Song(samples, mono, sample_rate, segments)
     stems = {name: np.zeros_like(samples) for name in instruments}
     batches = list(_batched(segments, batch_size))
     for batch_segments in tqdm(batches, desc="Separating", unit="batch", disable=not progress):
@@ -196,11 +197,11 @@ class _Song:
     """The song being separated, with what every batch needs from it computed once."""
 
     samples: np.ndarray
+    mono: np.ndarray
     sample_rate: int
     segments: list[Segment]
 
     def __post_init__(self) -> None:
-        self.mono = to_mono(self.samples)
         self.half_fade = round(CROSSFADE_SECONDS / 2 * self.sample_rate)
 
     def mono_excerpt(self, segment: Segment) -> np.ndarray:

@@ -18,8 +18,9 @@ from .spec import ClipSpec
 from .stretch import stretch
 
 HEATMAP_RANGE_DB = 80.0
-# Reference level floor (dB of STFT power): quieter clips are not boosted into noise maps.
-HEATMAP_FLOOR_DB = -20.0
+# Reference floor in dB of STFT power (about -90 dBFS for a 1024-point frame): near-silent
+# clips are not boosted into maps of noise.
+HEATMAP_FLOOR_DB = -40.0
 FULL_RESOLUTION_WINDOW_S = 0.046
 
 
@@ -60,7 +61,7 @@ def istft(spectrum: torch.Tensor, n_fft: int, hop_length: int, length: int) -> t
 
 def heatmap(magnitude: torch.Tensor) -> torch.Tensor:
     """Log-power heatmap in [0, 1], normalised per clip to its loudest bin (level-invariant)."""
-    power_db = 10.0 * torch.log10(magnitude.square() + 1e-10)
+    power_db = 10.0 * torch.log10(magnitude.square() + 1e-14)
     reference = power_db.amax(dim=(-2, -1), keepdim=True).clamp_min(HEATMAP_FLOOR_DB)
     return ((power_db - reference) / HEATMAP_RANGE_DB + 1.0).clamp(0.0, 1.0)
 

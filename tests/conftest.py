@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 
-def _hit(sample_rate: int, frequency: float, decay: float, length: float, noise: float,
-         rng: np.random.Generator) -> np.ndarray:
+def _hit(
+    sample_rate: int,
+    frequency: float,
+    decay: float,
+    length: float,
+    noise: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     time = np.arange(int(length * sample_rate)) / sample_rate
     tone = np.sin(2 * np.pi * frequency * time * (1 + 0.5 * np.exp(-time * 30)))
     return (tone * (1 - noise) + rng.standard_normal(len(time)) * noise) * np.exp(-time / decay)
@@ -46,3 +52,39 @@ def percussion_track(
 def drum_loop() -> tuple[np.ndarray, int]:
     audio, _, _ = percussion_track(bpm=125, bars=4, pickup_beats=1, intro_seconds=0.3)
     return audio, 22050
+
+
+def synthetic_song(
+    sample_rate: int = 44100,
+    channels: int = 2,
+    bars: int = 8,
+    bpm: float = 128.0,
+    pickup_beats: int = 1,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A mixture and its three stems, each in its own time-frequency region: drums
+    (``bongo``), a bass line at 165-220 Hz and a vibrato 'guitar' tone at 660 Hz and up.
+    Returns (mixture, stems), all ``(channels, samples)``."""
+    drums, _, _ = percussion_track(bpm, bars, pickup_beats, 0.2, sample_rate)
+    time = np.arange(len(drums)) / sample_rate
+    bass_frequency = np.where((time * bpm / 60 // 4) % 2 == 0, 165.0, 220.0)
+    bass = 0.25 * np.sin(2 * np.pi * np.cumsum(bass_frequency) / sample_rate)
+    guitar = sum(
+        0.1
+        / harmonic
+        * np.sin(2 * np.pi * 660 * harmonic * time + 2 * np.sin(2 * np.pi * 3 * time))
+        for harmonic in (1, 2, 3)
+    )
+    pans = np.linspace(0.6, 1.0, channels)[:, None]
+    stems = {
+        "bongo": (pans * drums).astype(np.float32),
+        "bass": (pans[::-1] * bass).astype(np.float32),
+        "guitar": (np.ones((channels, 1)) * guitar).astype(np.float32),
+    }
+    return sum(stems.values()).astype(np.float32), stems
+
+
+def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """Scale-invariant SDR in dB over all channels (Le Roux et al. 2019)."""
+    reference, estimate = reference.ravel().astype(np.float64), estimate.ravel().astype(np.float64)
+    target = np.dot(estimate, reference) / np.dot(reference, reference) * reference
+    return float(10 * np.log10(np.sum(target**2) / np.sum((estimate - target) ** 2)))

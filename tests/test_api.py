@@ -1,0 +1,146 @@
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import percussion_track, si_sdr, synthetic_song
+
+import bachata_sep
+from bachata_sep.api import query_heatmaps
+from bachata_sep.beat_tracking import BeatTrackingWarning, LibrosaTracker
+from bachata_sep.errors import BadInputError
+from bachata_sep.separators import IdentitySeparator, OracleSeparator
+
+
+def test_identity_round_trip_reproduces_the_song():
+    mixture, _ = synthetic_song()
+    stems = bachata_sep.separate(mixture, sr=44100, progress=False)
+    assert set(stems) == set(bachata_sep.INSTRUMENTS)
+    for stem in stems.values():
+        assert stem.shape == mixture.shape and stem.dtype == np.float32
+        assert si_sdr(mixture, stem) >= 40
+
+
+@pytest.mark.parametrize(("sample_rate", "channels"), [(8000, 1), (11025, 3), (96000, 6)])
+def test_output_keeps_rate_channels_and_exact_length(sample_rate, channels):
+    mixture, _ = synthetic_song(sample_rate, channels, bars=4, bpm=141)
+    mixture = mixture[:, : mixture.shape[1] - 7]
+    stems = bachata_sep.separate(mixture, sr=sample_rate, instruments=("bass",), progress=False)
+    assert stems["bass"].shape == mixture.shape
+    assert si_sdr(mixture, stems["bass"]) >= 40
+
+
+def test_one_dimensional_input_gives_one_dimensional_stems():
+    mixture, _ = synthetic_song(22050, 1, bars=4)
+    stems = bachata_sep.separate(mixture[0], sr=22050, instruments=("guitar",), progress=False)
+    assert stems["guitar"].shape == mixture[0].shape
+
+
+def test_oracle_recovers_known_stems_through_the_pipeline():
+    mixture, stems = synthetic_song()
+    estimates = bachata_sep.separate(
+        mixture,
+        sr=44100,
+        instruments=tuple(stems),
+        separator=OracleSeparator(stems, mixture),
+        progress=False,
+    )
+    for name, stem in stems.items():
+        improvement = si_sdr(stem, estimates[name]) - si_sdr(stem, mixture)
+        assert improvement >= 10, (name, improvement)
+
+
+def test_separate_reads_paths(tmp_path):
+    mixture, _ = synthetic_song(22050, 2, bars=4)
+    path = tmp_path / "song.flac"
+    sf.write(path, mixture.T, 22050)
+    stems = bachata_sep.separate(path, instruments=("bass",), progress=False)
+    assert stems["bass"].shape == mixture.shape
+
+
+def test_beats_api_finds_the_one():
+    audio, beats, downbeats = percussion_track(130, 8, pickup_beats=3, intro_seconds=0.5)
+    found_beats, found_downbeats = bachata_sep.beats(audio, sr=22050)
+    assert len(found_beats) == len(beats)
+    assert np.abs(found_downbeats - downbeats).max() < 0.07
+
+
+@pytest.mark.parametrize(
+    ("audio", "message"),
+    [
+        (np.zeros((2, 44100 * 10), dtype=np.float32), "silent"),
+        (np.full((1, 44100), 0.1, dtype=np.float32), "long"),
+        (np.array([[0.1, np.nan] * 44100], dtype=np.float32), "NaN"),
+    ],
+    ids=["silent", "too-short", "nan"],
+)
+def test_bad_audio_is_refused_in_one_sentence(audio, message):
+    with pytest.raises(BadInputError, match=message) as error:
+        bachata_sep.separate(audio, sr=44100, progress=False)
+    assert "\n" not in str(error.value)
+
+
+def test_shorter_than_one_bar_is_refused():
+    """1.6 s of drums: too few beats to track, so the fallback grid's bar (1.85 s) applies."""
+    audio, _, _ = percussion_track(140, 2, sample_rate=22050)
+    with (
+        pytest.warns(BeatTrackingWarning),
+        pytest.raises(BadInputError, match="shorter than one 4-beat bar"),
+    ):
+        bachata_sep.separate(audio[: int(1.6 * 22050)], sr=22050, progress=False)
+
+
+def test_requests_the_separator_cannot_serve_are_refused():
+    mixture, stems = synthetic_song(22050, 1, bars=4)
+    oracle = OracleSeparator(stems, mixture)
+    with pytest.raises(BadInputError, match="guira"):
+        bachata_sep.separate(mixture, sr=22050, instruments=("guira",), separator=oracle)
+    with pytest.raises(BadInputError, match="at least one"):
+        bachata_sep.separate(mixture, sr=22050, instruments=())
+    with pytest.raises(BadInputError, match="not being separated"):
+        bachata_sep.separate(
+            mixture, sr=22050, instruments=("bass",), references={"guitar": mixture}
+        )
+
+
+def test_reference_clips_become_query_heatmaps():
+    mixture, stems = synthetic_song(22050, 1, bars=6)
+    separator = IdentitySeparator()
+    queries = query_heatmaps(stems["bongo"], 22050, separator, LibrosaTracker())
+    spec = separator.spec
+    assert queries.shape[1:] == (spec.n_bins, spec.n_frames) and 1 <= queries.shape[0] <= 8
+    with pytest.warns(BeatTrackingWarning):
+        short = query_heatmaps(stems["bass"][:, :20000], 22050, separator, LibrosaTracker())
+    assert short.shape[0] == 1
+    with pytest.raises(BadInputError, match="silent"):
+        query_heatmaps(np.zeros(40000, dtype=np.float32), 22050, separator, LibrosaTracker())
+
+
+@pytest.mark.slow
+def test_ten_minute_song_is_processed_in_bounded_memory():
+    """Peak memory grows by about the input and its stem, not by the song's spectrogram
+    (which alone would be ~420 MB for 10 minutes of 44.1 kHz mono at our STFT size)."""
+    script = textwrap.dedent(
+        """
+        import resource
+        import sys
+        import numpy as np
+        sys.path.insert(0, "tests")
+        from conftest import percussion_track
+        import bachata_sep
+        loop, _, _ = percussion_track(128, 8, sample_rate=44100)
+        song = np.tile(loop, 600 * 44100 // len(loop) + 1)[None, : 600 * 44100]
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        stems = bachata_sep.separate(song, sr=44100, instruments=("bass",), progress=False)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        assert stems["bass"].shape == song.shape
+        print((after - before) / 1024)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    growth_mb = float(result.stdout.strip().splitlines()[-1])
+    assert growth_mb < 400, growth_mb

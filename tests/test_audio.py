@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bachata_sep.audio import as_audio, output_subtype, read_audio, write_audio
+from bachata_sep.errors import BadInputError
+
+
+def _tone(sample_rate: int, channels: int, seconds: float = 0.5) -> np.ndarray:
+    time = np.arange(int(seconds * sample_rate)) / sample_rate
+    return np.stack([0.3 * np.sin(2 * np.pi * (220 + 110 * c) * time) for c in range(channels)], 1)
+
+
+@pytest.mark.parametrize(
+    ("extension", "subtype", "sample_rate", "channels"),
+    [
+        ("wav", "PCM_U8", 8000, 1),
+        ("wav", "PCM_16", 44100, 2),
+        ("wav", "PCM_24", 96000, 2),
+        ("wav", "PCM_32", 48000, 6),
+        ("wav", "FLOAT", 11025, 3),
+        ("flac", "PCM_16", 22050, 2),
+        ("ogg", "VORBIS", 44100, 2),
+        ("mp3", "MPEG_LAYER_III", 44100, 2),
+    ],
+)
+def test_reads_formats_rates_depths_and_channels(
+    tmp_path, extension, subtype, sample_rate, channels
+):
+    data = _tone(sample_rate, channels)
+    path = tmp_path / f"input.{extension}"
+    sf.write(path, data, sample_rate, subtype=subtype)
+    samples, rate, read_subtype = read_audio(path)
+    assert rate == sample_rate
+    assert samples.dtype == np.float32
+    assert samples.shape == (channels, sf.info(path).frames)
+    assert read_subtype == subtype
+    if extension in ("wav", "flac"):
+        assert samples.shape[1] == len(data)
+        assert np.abs(samples - data.T).max() < 0.02
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path: None, "no such file"),
+        (lambda path: path.write_bytes(b""), "empty"),
+        (lambda path: path.write_bytes(b"RIFF\x00\x01garbage" * 50), "cannot read"),
+        (lambda path: path.write_text("just some text, not audio\n" * 20), "cannot read"),
+        (lambda path: sf.write(path, np.zeros((0, 2)), 44100), "no audio samples"),
+        (lambda path: sf.write(path, np.full(1000, np.nan), 44100, subtype="FLOAT"), "NaN"),
+        (lambda path: sf.write(path, np.full(1000, np.inf), 44100, subtype="FLOAT"), "NaN"),
+        (lambda path: sf.write(path, np.zeros(1000), 4000), "sample rate of 4000"),
+        (lambda path: sf.write(path, np.zeros(1000), 192000), "sample rate of 192000"),
+    ],
+)
+def test_bad_files_raise_one_sentence(tmp_path, make, message):
+    path = tmp_path / "input.wav"
+    make(path)
+    with pytest.raises(BadInputError, match=message) as error:
+        read_audio(path)
+    assert "\n" not in str(error.value)
+
+
+def test_folder_is_not_audio(tmp_path):
+    with pytest.raises(BadInputError, match="folder"):
+        read_audio(tmp_path)
+
+
+def test_arrays_need_rate_and_channels_first():
+    with pytest.raises(BadInputError, match="sample rate"):
+        as_audio(np.zeros(1000, dtype=np.float32))
+    with pytest.raises(BadInputError, match="transpose|array.T"):
+        as_audio(np.zeros((1000, 2), dtype=np.float32), 44100)
+    samples, rate, was_1d = as_audio(np.zeros(1000), 44100)
+    assert samples.shape == (1, 1000) and samples.dtype == np.float32 and was_1d and rate == 44100
+
+
+def test_write_is_atomic_and_keeps_bit_depth(tmp_path):
+    data = _tone(44100, 2).T.astype(np.float32)
+    target = tmp_path / "out" / "stem.wav"
+    write_audio(target, data, 44100, "PCM_24")
+    assert sf.info(target).subtype == "PCM_24"
+    assert [p.name for p in target.parent.iterdir()] == ["stem.wav"]
+    with pytest.raises(ValueError):
+        write_audio(tmp_path / "out" / "broken.wav", data, 44100, "NOT_A_SUBTYPE")
+    assert [p.name for p in target.parent.iterdir()] == ["stem.wav"]
+
+
+def test_output_subtype_keeps_what_wav_can_hold():
+    assert output_subtype("PCM_24") == "PCM_24"
+    assert output_subtype("FLOAT") == "FLOAT"
+    assert output_subtype("PCM_U8") == "PCM_16"
+    assert output_subtype("MPEG_LAYER_III") == "PCM_16"

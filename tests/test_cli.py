@@ -1,0 +1,143 @@
+import json
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import percussion_track, synthetic_song
+
+from bachata_sep.cli import main
+from bachata_sep.spec import INSTRUMENTS
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bachata_sep.cli", *args], capture_output=True, text=True
+    )
+
+
+@pytest.fixture
+def song_file(tmp_path):
+    mixture, _ = synthetic_song(48000, 2, bars=4)
+    path = tmp_path / "my song.wav"
+    sf.write(path, mixture.T, 48000, subtype="PCM_24")
+    return path
+
+
+def test_console_script_is_installed():
+    scripts = {entry.name: entry.value for entry in entry_points(group="console_scripts")}
+    assert scripts["bachata-sep"] == "bachata_sep.cli:main"
+
+
+def test_separate_end_to_end(song_file, tmp_path):
+    result = _run("separate", str(song_file), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "out" / "my song"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.wav" for n in INSTRUMENTS)
+    source = sf.info(song_file)
+    for name in INSTRUMENTS:
+        info = sf.info(folder / f"{name}.wav")
+        assert (info.samplerate, info.channels, info.frames, info.subtype) == (
+            source.samplerate,
+            source.channels,
+            source.frames,
+            "PCM_24",
+        )
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["my song"]
+
+
+def test_instrument_choice_and_reference(song_file, tmp_path):
+    reference = tmp_path / "bass clip.wav"
+    sf.write(reference, sf.read(song_file)[0][: 48000 * 4], 48000)
+    status = main(
+        [
+            "separate",
+            str(song_file),
+            "-o",
+            str(tmp_path / "out"),
+            "--instruments",
+            "bass,guitar",
+            "--reference",
+            f"bass={reference}",
+        ]
+    )
+    assert status == 0
+    written = sorted(p.name for p in (tmp_path / "out" / "my song").iterdir())
+    assert written == ["bass.wav", "guitar.wav"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path: None, "no such file"),
+        (lambda path: path.write_bytes(b"\x00\x01" * 5000), "cannot read"),
+        (lambda path: path.write_bytes(b""), "empty"),
+        (lambda path: sf.write(path, np.zeros((441000, 2)), 44100), "silent"),
+        (lambda path: sf.write(path, np.full(22050, 0.1), 44100), "long"),
+    ],
+    ids=["missing", "corrupt", "empty", "silent", "too-short"],
+)
+def test_bad_input_one_line_error_and_no_output(tmp_path, make, message):
+    bad = tmp_path / "bad.wav"
+    make(bad)
+    out = tmp_path / "out"
+    result = _run("separate", str(bad), "-o", str(out))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert result.stderr.startswith("bachata-sep: error: ")
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_bad_input_among_several_keeps_the_good_ones(song_file, tmp_path):
+    bad = tmp_path / "corrupt.wav"
+    bad.write_bytes(b"nope" * 100)
+    out = tmp_path / "out"
+    status = main(["separate", str(bad), str(song_file), "-o", str(out), "--instruments", "bass"])
+    assert status == 2
+    assert [p.name for p in out.iterdir()] == ["my song"]
+
+
+def test_rerun_keeps_other_files_in_the_song_folder(song_file, tmp_path):
+    notes = tmp_path / "out" / "my song" / "my notes.txt"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("keep me")
+    assert (
+        main(["separate", str(song_file), "-o", str(tmp_path / "out"), "--instruments", "bass"])
+        == 0
+    )
+    assert notes.read_text() == "keep me"
+
+
+def test_argument_errors(song_file, tmp_path):
+    result = _run("separate", str(song_file), "-o", str(tmp_path), "--reference", "bass")
+    assert result.returncode == 2 and "INSTRUMENT=PATH" in result.stderr
+    other = tmp_path / "sub" / "my song.flac"
+    other.parent.mkdir()
+    other.write_bytes(song_file.read_bytes())
+    result = _run("separate", str(song_file), str(other), "-o", str(tmp_path / "o"))
+    assert result.returncode == 2 and "both write" in result.stderr
+
+
+def test_beats_json_and_table(tmp_path):
+    audio, beats, downbeats = percussion_track(126, 8, pickup_beats=2, intro_seconds=0.4)
+    path = tmp_path / "drums.wav"
+    sf.write(path, audio, 22050)
+    result = _run("beats", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert abs(report["bpm"] - 126) < 2
+    assert np.abs(np.array(report["downbeats"]) - downbeats).max() < 0.07
+    assert report["beat_numbers"][:3] == [3, 4, 1]
+    table = _run("beats", str(path)).stdout.splitlines()
+    assert table[0] == "time_s\tbeat" and len(table) == len(beats) + 1
+
+
+def test_pulseless_input_warns_in_one_line(tmp_path):
+    path = tmp_path / "noise.wav"
+    sf.write(path, np.random.default_rng(0).standard_normal(22050 * 6) * 0.1, 22050)
+    result = _run("beats", str(path))
+    assert result.returncode == 0
+    assert result.stderr.strip().startswith("bachata-sep: warning: no steady pulse")
+    assert result.stderr.count("\n") == 1

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+from conftest import synthetic_song
+
+from bachata_sep.clips import Segment
+from bachata_sep.errors import BadInputError
+from bachata_sep.separators import ClipBatch, IdentitySeparator, OracleSeparator
+from bachata_sep.spec import ClipSpec
+
+
+def _batch(spec: ClipSpec, segments: list[Segment]) -> ClipBatch:
+    return ClipBatch(torch.rand(len(segments), spec.n_bins, spec.n_frames), segments, 44100)
+
+
+def test_identity_masks_are_ones_for_every_requested_instrument():
+    separator = IdentitySeparator()
+    masks = separator.masks(_batch(separator.spec, [Segment(0, 1000)]), {"bongo": None, "x": None})
+    assert set(masks) == {"bongo", "x"}
+    assert all(bool((mask == 1).all()) for mask in masks.values())
+    assert separator.supports("maracas")
+
+
+def test_oracle_masks_are_ratios_that_favour_the_right_stem():
+    mixture, stems = synthetic_song(bars=2)
+    oracle = OracleSeparator(stems, mixture)
+    spec = oracle.spec
+    segments = [Segment(0, 80000), Segment(80000, 160000)]
+    masks = oracle.masks(_batch(spec, segments), dict.fromkeys(stems))
+    total = sum(masks.values())
+    assert float(total.max()) <= 1.0 + 1e-5
+    assert all(mask.shape == (2, spec.n_bins, spec.n_frames) for mask in masks.values())
+    bass_bin, guitar_bin = (round(f * spec.n_fft / spec.sample_rate) for f in (200, 700))
+    assert float(masks["bass"][:, bass_bin - 3 : bass_bin + 3].mean()) > 0.6
+    assert float(masks["guitar"][:, guitar_bin - 3 : guitar_bin + 3].mean()) > 0.6
+    assert not oracle.supports("guira")
+    with pytest.raises(BadInputError, match="guira"):
+        oracle.masks(_batch(spec, segments), {"guira": None})
+
+
+def test_oracle_keeps_what_the_stems_do_not_cover_as_a_source():
+    mixture, stems = synthetic_song(bars=2)
+    only_bass = OracleSeparator({"bass": stems["bass"]}, mixture)
+    mask = only_bass.masks(_batch(only_bass.spec, [Segment(0, 80000)]), {"bass": None})["bass"]
+    assert float(mask.mean()) < 0.5
+    assert np.isfinite(mask.numpy()).all()
