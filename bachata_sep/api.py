@@ -20,7 +20,8 @@ from .audio import AudioSource, as_audio, is_silent, to_mono
 from .beat_tracking import BEATS_PER_BAR, BeatGrid, BeatTracker, LibrosaTracker
 from .clips import Segment, bar_segments, crossfade_weights, excerpt
 from .errors import BadInputError
-from .separators import ClipBatch, IdentitySeparator, Separator
+from .pretrained import default_separator
+from .separators import ClipBatch, Separator
 from .spec import INSTRUMENTS
 from .stretch import stretch_ratio
 from .transforms import (
@@ -71,9 +72,11 @@ def separate(
     length (``(channels, samples)``, or 1-D when a 1-D array was given).
 
     ``references`` maps an instrument to a clip of it (path or array at ``sr``) that
-    replaces the separator's default query.
+    replaces the separator's default query. Without ``separator`` the best available one
+    is used: trained weights from the Hub or ``checkpoints/``, else identity
+    (see :mod:`bachata_sep.pretrained`).
     """
-    separator = separator or IdentitySeparator()
+    separator = separator or default_separator().separator
     tracker = tracker or LibrosaTracker()
     samples, sample_rate, was_1d = as_audio(audio_or_path, sr)
     _check_request(samples, sample_rate, instruments, references or {}, separator)

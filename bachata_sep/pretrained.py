@@ -1,0 +1,73 @@
+"""Which separator to use by default: trained weights from the Hugging Face Hub when it is
+reachable, else the weights committed in ``checkpoints/``, else the identity separator.
+
+One function decides, so the CLI, the app and the Python API always agree, and each can
+say where its weights came from.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .separators import IdentitySeparator, Separator
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+REPO_ID_VARIABLE = "BACHATA_SEP_REPO_ID"
+REFERENCE_CLIP = "reference.flac"
+
+
+@dataclass(frozen=True)
+class LoadedSeparator:
+    separator: Separator
+    source: str
+    """Where the weights came from, in words, for the app and the logs."""
+
+
+def load_separator(repo_id: str | None = None, checkpoints: Path = CHECKPOINTS) -> LoadedSeparator:
+    """The best separator available: Hub (``repo_id`` or ``$BACHATA_SEP_REPO_ID``), then
+    ``checkpoints``, then identity. Never fails for lack of network."""
+    repo_id = repo_id or os.environ.get(REPO_ID_VARIABLE)
+    if repo_id:
+        folder = _download(repo_id)
+        if folder is not None and _has_models(folder):
+            return _from_folder(folder, f"Hugging Face Hub: {repo_id}")
+    if _has_models(checkpoints):
+        return _from_folder(checkpoints, f"local checkpoints: {checkpoints}")
+    return LoadedSeparator(IdentitySeparator(), "identity separator (no trained weights found)")
+
+
+@lru_cache(maxsize=1)
+def default_separator() -> LoadedSeparator:
+    """The separator ``separate`` uses when none is given, loaded once per process."""
+    return load_separator()
+
+
+def _download(repo_id: str) -> Path | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id))
+    except Exception as error:  # offline, unknown repo, no cache: all mean "use local"
+        warnings.warn(
+            f"could not load {repo_id} from the Hub ({type(error).__name__}); using local weights",
+            stacklevel=3,
+        )
+        return None
+
+
+def _has_models(folder: Path) -> bool:
+    """An instrument model is a folder with weights and its default reference clip (the
+    digits model has no reference clip, so it is never mistaken for one)."""
+    return any(
+        (model.parent / REFERENCE_CLIP).exists() for model in folder.glob("*/model.safetensors")
+    )
+
+
+def _from_folder(folder: Path, source: str) -> LoadedSeparator:
+    from .model import ModelSeparator
+
+    return LoadedSeparator(ModelSeparator.from_folder(folder), source)
