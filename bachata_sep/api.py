@@ -21,6 +21,7 @@ from .beat_tracking import BEATS_PER_BAR, BeatGrid, BeatTracker, LibrosaTracker
 from .clips import Segment, bar_segments, crossfade_weights, excerpt
 from .errors import BadInputError
 from .pretrained import default_separator
+from .queries import query_heatmaps
 from .separators import ClipBatch, Separator
 from .spec import INSTRUMENTS
 from .stretch import stretch_ratio
@@ -37,7 +38,6 @@ from .transforms import (
 BATCH_SIZE = 8
 # Neighbouring clips are blended over 20 ms centred on each bar line.
 CROSSFADE_SECONDS = 0.02
-MAX_QUERY_CLIPS = 8
 # No bachata bar is shorter than 4 beats at 200 BPM: anything shorter cannot hold one.
 MIN_SECONDS = BEATS_PER_BAR * 60 / 200
 
@@ -81,7 +81,7 @@ def separate(
     samples, sample_rate, was_1d = as_audio(audio_or_path, sr)
     _check_request(samples, sample_rate, instruments, references or {}, separator)
     queries = {
-        name: query_heatmaps((references or {})[name], sr, separator, tracker)
+        name: query_heatmaps((references or {})[name], sr, separator.spec, tracker)
         if name in (references or {})
         else None
         for name in instruments
@@ -101,28 +101,6 @@ def separate(
     for batch_segments in tqdm(batches, desc="Separating", unit="batch", disable=not progress):
         _separate_batch(song, batch_segments, queries, separator, stems)
     return {name: stem[0] if was_1d else stem for name, stem in stems.items()}
-
-
-def query_heatmaps(
-    reference: AudioSource, sr: int | None, separator: Separator, tracker: BeatTracker
-) -> torch.Tensor:
-    """Heatmaps ``(Q, F, T)`` of up to eight 4-beat clips of a reference, the loudest first.
-    A reference too short to track is taken as one clip."""
-    samples, sample_rate, _ = as_audio(reference, sr)
-    mono = to_mono(samples)
-    if is_silent(mono):
-        raise BadInputError("the reference clip is silent")
-    grid = tracker(mono, sample_rate)
-    segments = bar_segments(
-        grid.downbeats, sample_rate, len(mono), grid.beat_period * BEATS_PER_BAR
-    )
-    clips = [excerpt(mono, s.start, s.end) for s in segments if s.start >= 0 and s.end <= len(mono)]
-    if grid.fallback or not clips:
-        clips = [mono]
-    clips.sort(key=lambda clip: -float(np.square(clip).mean()))
-    spec = separator.spec
-    universal = np.stack([universal_clip(clip, spec) for clip in clips[:MAX_QUERY_CLIPS]])
-    return heatmap(model_magnitude(universal, spec))
 
 
 def _check_request(

@@ -8,9 +8,9 @@ import soundfile as sf
 from conftest import percussion_track, si_sdr, synthetic_song
 
 import bachata_sep
-from bachata_sep.api import query_heatmaps
 from bachata_sep.beat_tracking import BeatTrackingWarning, LibrosaTracker
 from bachata_sep.errors import BadInputError
+from bachata_sep.queries import query_heatmaps
 from bachata_sep.separators import IdentitySeparator, OracleSeparator
 
 
@@ -108,14 +108,14 @@ def test_requests_the_separator_cannot_serve_are_refused():
 def test_reference_clips_become_query_heatmaps():
     mixture, stems = synthetic_song(22050, 1, bars=6)
     separator = IdentitySeparator()
-    queries = query_heatmaps(stems["bongo"], 22050, separator, LibrosaTracker())
+    queries = query_heatmaps(stems["bongo"], 22050, separator.spec, LibrosaTracker())
     spec = separator.spec
     assert queries.shape[1:] == (spec.n_bins, spec.n_frames) and 1 <= queries.shape[0] <= 8
     with pytest.warns(BeatTrackingWarning):
-        short = query_heatmaps(stems["bass"][:, :20000], 22050, separator, LibrosaTracker())
+        short = query_heatmaps(stems["bass"][:, :20000], 22050, separator.spec, LibrosaTracker())
     assert short.shape[0] == 1
     with pytest.raises(BadInputError, match="silent"):
-        query_heatmaps(np.zeros(40000, dtype=np.float32), 22050, separator, LibrosaTracker())
+        query_heatmaps(np.zeros(40000, dtype=np.float32), 22050, separator.spec, LibrosaTracker())
 
 
 @pytest.mark.slow
