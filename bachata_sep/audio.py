@@ -21,6 +21,9 @@ SILENCE_DBFS = -90.0
 # Bit depths we write back as they came; anything else (8-bit, compressed) becomes 16-bit PCM.
 KEPT_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 
+# Samples per channel written at a time: clipping a long stem never copies it whole.
+WRITE_BLOCK = 1 << 20
+
 AudioSource = str | os.PathLike | np.ndarray
 
 
@@ -38,7 +41,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, str]:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise BadInputError(f"cannot read {path} as audio ({_first_line(error)})") from None
-    samples = np.ascontiguousarray(data.T)
+    samples = data.T  # a view: no second copy of a long song
     check_audio(samples, rate, name=str(path))
     return samples, int(rate), info.subtype
 
@@ -60,7 +63,7 @@ def as_audio(source: AudioSource, sample_rate: int | None = None) -> tuple[np.nd
                 f"audio array of shape {source.shape} looks like (samples, channels); "
                 "pass (channels, samples), e.g. array.T"
             )
-        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        samples = np.asarray(samples, dtype=np.float32)
         check_audio(samples, sample_rate, name="audio array")
         return samples, int(sample_rate), was_1d
     samples, rate, _ = read_audio(source)
@@ -101,13 +104,16 @@ def write_audio(
     """Write ``(channels, samples)`` audio atomically: a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.atleast_2d(samples).T
-    if subtype.startswith("PCM"):
-        data = np.clip(data, -1.0, 1.0)
+    samples = np.atleast_2d(samples)
     descriptor, temporary = tempfile.mkstemp(suffix=".wav", dir=path.parent, prefix=".partial-")
     os.close(descriptor)
     try:
-        sf.write(temporary, data, sample_rate, subtype=subtype, format="WAV")
+        with sf.SoundFile(
+            temporary, "w", sample_rate, samples.shape[0], subtype=subtype, format="WAV"
+        ) as output:
+            for start in range(0, samples.shape[1], WRITE_BLOCK):
+                block = samples[:, start : start + WRITE_BLOCK].T
+                output.write(np.clip(block, -1.0, 1.0) if subtype.startswith("PCM") else block)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
