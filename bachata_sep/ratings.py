@@ -1,0 +1,133 @@
+"""Listeners' ratings of separated songs, kept in SQLite so that none is lost on a restart.
+
+Every rating is one row: the song (a hash of its audio file and its name), good / fair /
+poor for each instrument and overall (any of them may be left out), which weights made the
+stems, and when. Rows are only ever added, so several users can rate at the same time
+(WAL mode lets readers and one writer work side by side).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Mapping
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import BadInputError
+from .spec import INSTRUMENTS
+
+RATINGS: tuple[str, ...] = ("good", "fair", "poor")
+PATH_VARIABLE = "BACHATA_SEP_RATINGS_DB"
+DEFAULT_PATH = Path("data") / "ratings.sqlite3"
+# Seconds a writer waits for another's lock before giving up.
+BUSY_TIMEOUT = 10.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ratings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    song_id TEXT NOT NULL,
+    song_name TEXT NOT NULL,
+    overall TEXT,
+    separator_source TEXT NOT NULL,
+    rated_at TEXT NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One listener's verdict on one separated song."""
+
+    song_id: str
+    song_name: str
+    overall: str | None
+    instruments: Mapping[str, str | None]
+    separator_source: str
+    rated_at: str = ""
+
+    def verdicts(self) -> dict[str, str | None]:
+        """Overall, then each instrument's verdict (None where none was given)."""
+        return {"overall": self.overall, **{n: self.instruments.get(n) for n in INSTRUMENTS}}
+
+
+def database_path() -> Path:
+    """``$BACHATA_SEP_RATINGS_DB``, else ``data/ratings.sqlite3`` under the working folder."""
+    return Path(os.environ.get(PATH_VARIABLE) or DEFAULT_PATH)
+
+
+def song_id(path: str | os.PathLike) -> str:
+    """A stable id of a song file's content: the same song uploaded twice gets one id."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class RatingStore:
+    """The ratings table of one SQLite file; every call opens its own connection, so the
+    store can be shared by the app's worker threads."""
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = Path(path) if path is not None else database_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as connection, connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(_SCHEMA)
+            _add_instrument_columns(connection)
+
+    def add(self, rating: Rating) -> None:
+        """Store a rating; at least one verdict must be given and each must be a known one."""
+        verdicts = rating.verdicts()
+        if all(verdict is None for verdict in verdicts.values()):
+            raise BadInputError("choose good, fair or poor for the song or an instrument first")
+        for verdict in verdicts.values():
+            if verdict is not None and verdict not in RATINGS:
+                raise BadInputError(f"{verdict!r} is not a rating: use good, fair or poor")
+        rated_at = rating.rated_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        columns = ["song_id", "song_name", "separator_source", "rated_at", *verdicts]
+        values = [rating.song_id, rating.song_name, rating.separator_source, rated_at]
+        with closing(self._connect()) as connection, connection:
+            connection.execute(
+                f"INSERT INTO ratings ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))})",
+                [*values, *verdicts.values()],
+            )
+
+    def all(self) -> list[Rating]:
+        """Every rating, newest first."""
+        with closing(self._connect()) as connection:
+            rows = connection.execute(
+                f"SELECT song_id, song_name, overall, separator_source, rated_at, "
+                f"{', '.join(INSTRUMENTS)} FROM ratings ORDER BY id DESC"
+            ).fetchall()
+        return [
+            Rating(row[0], row[1], row[2], dict(zip(INSTRUMENTS, row[5:], strict=True)), *row[3:5])
+            for row in rows
+        ]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """How often each verdict was given, overall and per instrument."""
+        targets = ("overall", *INSTRUMENTS)
+        counts = {target: dict.fromkeys(RATINGS, 0) for target in targets}
+        for rating in self.all():
+            for target, verdict in rating.verdicts().items():
+                if verdict in RATINGS:
+                    counts[target][verdict] += 1
+        return counts
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT)
+
+
+def _add_instrument_columns(connection: sqlite3.Connection) -> None:
+    """One column per instrument, added to older files too, so a new instrument never
+    needs a hand-run migration and old ratings are kept."""
+    existing = {row[1] for row in connection.execute("PRAGMA table_info(ratings)")}
+    for name in INSTRUMENTS:
+        if name not in existing:
+            connection.execute(f"ALTER TABLE ratings ADD COLUMN {name} TEXT")
