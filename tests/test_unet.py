@@ -1,0 +1,86 @@
+"""Shapes, conditioning and checkpoint round trip of the shared query-conditioned U-Net."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bachata_sep.unet import ConditionedUNet
+
+
+def tiny_unet(**overrides) -> ConditionedUNet:
+    config = {"base_channels": 4, "depth": 3, "embedding_dim": 8, **overrides}
+    return ConditionedUNet(**config)
+
+
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("shape", [(28, 28), (513, 87), (33, 7)])
+def test_mask_has_the_mixture_shape_and_gradients_flow(shape, residual):
+    torch.manual_seed(0)
+    model = tiny_unet(residual=residual)
+    mixture = torch.rand(2, 1, *shape)
+    query = torch.rand(2, 1, 40, 31)  # a query need not match the mixture's size
+    mask = model(mixture, query)
+    assert mask.shape == mixture.shape
+    assert mask.min() >= 0 and mask.max() <= 1
+    mask.mean().backward()
+    unused = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not unused
+
+
+def test_query_changes_the_mask_once_film_is_trained():
+    torch.manual_seed(0)
+    model = tiny_unet().eval()
+    for parameter in model.parameters():  # FiLM starts as the identity; perturb it
+        torch.nn.init.normal_(parameter, std=0.3)
+    mixture = torch.rand(1, 1, 28, 28)
+    first = model(mixture, torch.rand(1, 1, 28, 28))
+    second = model(mixture, torch.rand(1, 1, 28, 28))
+    assert not torch.allclose(first, second)
+
+
+def test_a_reused_embedding_gives_the_same_mask_as_the_query():
+    torch.manual_seed(0)
+    model = tiny_unet().eval()
+    mixtures = torch.rand(3, 1, 30, 20)
+    query = torch.rand(1, 1, 30, 20)
+    with torch.no_grad():
+        embedding = model.encode_query(query)
+        assert embedding.shape == (1, 8)
+        direct = model(mixtures, query.expand(3, -1, -1, -1))
+        reused = model(mixtures, query_embedding=embedding[0])
+    torch.testing.assert_close(direct, reused)
+
+
+def test_several_examples_average_their_embeddings():
+    torch.manual_seed(0)
+    model = tiny_unet().eval()
+    examples = torch.rand(2, 3, 1, 28, 28)
+    with torch.no_grad():
+        averaged = model.encode_query(examples)
+        one_by_one = torch.stack([model.encode_query(examples[:, k]) for k in range(3)]).mean(0)
+    torch.testing.assert_close(averaged, one_by_one)
+
+
+def test_exactly_one_of_query_and_embedding():
+    model = tiny_unet()
+    mixture = torch.rand(1, 1, 16, 16)
+    with pytest.raises(ValueError, match="exactly one"):
+        model(mixture)
+    with pytest.raises(ValueError, match="exactly one"):
+        model(mixture, mixture, model.encode_query(mixture))
+
+
+def test_save_and_load_round_trip_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(0)
+    model = tiny_unet(residual=True, condition_encoder=False).eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "config.json").is_file()
+    assert (tmp_path / "model.safetensors").is_file()
+    assert not list(tmp_path.glob("*.bin")) and not list(tmp_path.glob("*.pt"))
+    loaded = ConditionedUNet.from_pretrained(tmp_path, strict=True).eval()
+    mixture, query = torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(mixture, query), model(mixture, query))
+    assert loaded.depth == model.depth and loaded.encoders[0].film is None
