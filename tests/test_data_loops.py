@@ -33,7 +33,7 @@ def test_rendered_library_layout(library_root):
     assert rows and all((library_root / name).is_file() for name in rows)
     instruments = {row["instrument"] for row in rows.values()}
     assert {"bongo", "guira", "bass", "guitar", "other"} <= instruments
-    assert {row["section"] for row in rows.values()} >= {"intro", "verse", "chorus"}
+    assert {row["section"] for row in rows.values()} >= {"intro", "verse", "outro"}
     assert not any(n.startswith(("bongo/intro", "bass/intro", "guira/intro")) for n in rows)
     for name, row in rows.items():
         seconds = sf.info(library_root / name).duration

@@ -7,6 +7,7 @@ in beats from the first downbeat of the song; a pickup starts at a negative beat
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -55,21 +56,16 @@ PROGRESSIONS = {
 TARGET_PARTS = ("bongo", "guira", "bass", "guitar")
 INTERFERER_PARTS = ("voice", "keys", "percussion")
 PARTS = TARGET_PARTS + INTERFERER_PARTS
-# Section shapes (name, bars) from the full song down to the shortest that still has
-# an intro, a groove and an ending; the arranger takes the longest that fits.
-SHAPES = (
-    (
-        ("intro", 4),
-        ("verse", 8),
-        ("chorus", 8),
-        ("mambo", 8),
-        ("verse", 8),
-        ("chorus", 8),
-        ("outro", 4),
-    ),
-    (("intro", 4), ("verse", 8), ("chorus", 8), ("mambo", 8), ("outro", 4)),
-    (("intro", 4), ("verse", 4), ("chorus", 4), ("mambo", 4), ("outro", 2)),
-    (("intro", 2), ("verse", 4), ("chorus", 4), ("outro", 2)),
+# The full song form; a song limited in time keeps the intro, as many of the body
+# sections as fit (8 or 4 bars each) and the outro.
+FULL_FORM = (
+    ("intro", 4),
+    ("verse", 8),
+    ("chorus", 8),
+    ("mambo", 8),
+    ("verse", 8),
+    ("chorus", 8),
+    ("outro", 4),
 )
 SECTION_NAMES = ("intro", "verse", "chorus", "mambo", "outro")
 FEELS = ("derecho", "majao", "mambo")
@@ -147,19 +143,42 @@ def nearest_pitch(pitch_class: int, reference: int) -> int:
 # --- the arrangement -------------------------------------------------------------------
 
 
-def choose_shape(tempo: float, duration: float | None) -> tuple[tuple[str, int], ...]:
-    """The longest section shape whose bars (plus the final hit) fit in ``duration``."""
-    bar_seconds = BEATS_PER_BAR * 60.0 / tempo
-    for shape in SHAPES:
-        if duration is None or (sum(bars for _, bars in shape) + 1.5) * bar_seconds <= duration:
-            return shape
-    return SHAPES[-1]
+def choose_shape(tempo: float, seconds: float | None) -> tuple[tuple[str, int], ...]:
+    """The form with the most bars that fit in ``seconds`` (the full form when None).
+
+    Ties go to the form with more sections; the shortest form is an intro of 2 bars,
+    a verse of 4 and an outro of 2.
+    """
+    if seconds is None:
+        return FULL_FORM
+    fitting = int(seconds * tempo / 60 / BEATS_PER_BAR)
+    body = FULL_FORM[1:-1]
+    best: tuple[tuple[str, int], ...] = (("intro", 2), body[0][:1] + (4,), ("outro", 2))
+    for count in range(1, len(body) + 1):
+        for lengths in itertools.product((8, 4), repeat=count):
+            for intro, outro in itertools.product((4, 2), repeat=2):
+                total = intro + sum(lengths) + outro
+                shape = (
+                    ("intro", intro),
+                    *((name, bars) for (name, _), bars in zip(body, lengths, strict=False)),
+                    ("outro", outro),
+                )
+                if total <= fitting and (total, len(shape)) > (bar_count(best), len(best)):
+                    best = shape
+    return best
+
+
+def bar_count(shape: tuple[tuple[str, int], ...]) -> int:
+    return sum(bars for _, bars in shape)
 
 
 def arrange(
-    rng: np.random.Generator, duration: float | None = None, tempo: float | None = None
+    rng: np.random.Generator, seconds: float | None = None, tempo: float | None = None
 ) -> Arrangement:
-    """Compose a song: key, tempo, sections with their chords and feels, and every part."""
+    """Compose a song: key, tempo, sections with their chords and feels, and every part.
+
+    ``seconds`` limits the time its bars may take (None: the full form).
+    """
     tempo = float(tempo if tempo is not None else rng.uniform(*TEMPO_RANGE))
     tonic_name, mode = KEYS[rng.integers(len(KEYS))]
     tonic = PITCH_CLASSES.index(tonic_name)
@@ -167,7 +186,7 @@ def arrange(
     by_name: dict[str, tuple[Chord, ...]] = {}
     sections = []
     bar = 0
-    for name, bars in choose_shape(tempo, duration):
+    for name, bars in choose_shape(tempo, seconds):
         if name not in by_name:
             steps = progressions[rng.integers(len(progressions))]
             by_name[name] = tuple(Chord((tonic + step) % 12, quality) for step, quality in steps)

@@ -1,0 +1,99 @@
+"""Benchmark the beat and downbeat tracker on rendered songs (not a timed test).
+
+Songs have intros with the guitar alone, pickups, tempos spread over 110-160 BPM and
+every timbre source; references come from the score, so they are exact. Scores are
+``mir_eval.beat.f_measure`` (±70 ms) over the whole song: the first 5 s are *not*
+trimmed, because finding the first downbeat after a guitar intro is the hard part.
+Plain ``librosa.beat.beat_track`` is scored alongside for scale.
+
+    python benchmarks/bench_beats.py --songs 24 [--duration 60] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import librosa
+import mir_eval
+import numpy as np
+
+import bachata_sep
+from bachata_sep.data.song import render_song
+from bachata_sep.data.timbres import SEED_RANGES
+
+SOURCES = ("procedural", "fluidr3", "timgm6mb", "musescore")
+FIRST_SEED = SEED_RANGES["test"].start + 700
+
+
+def f_measure(reference: list[float], estimated: np.ndarray) -> float:
+    return float(mir_eval.beat.f_measure(np.asarray(reference), np.asarray(estimated)))
+
+
+def librosa_beats(mono: np.ndarray, sample_rate: int) -> np.ndarray:
+    _, beats = librosa.beat.beat_track(y=mono, sr=sample_rate, units="time")
+    return beats
+
+
+def evaluate(index: int, count: int, duration: float | None) -> dict:
+    seed = FIRST_SEED + index
+    tempo = 110 + 50 * index / max(1, count - 1)
+    song = render_song(seed, SOURCES[index % len(SOURCES)], duration, tempo)
+    notes = song.annotations
+    started = time.perf_counter()
+    beats, downbeats = bachata_sep.beats(song.mixture, sr=song.sample_rate)
+    seconds = time.perf_counter() - started
+    mono = song.mixture.mean(axis=0)
+    return {
+        "seed": seed,
+        "source": notes["soundfont"],
+        "tempo": notes["tempo_bpm"],
+        "pickup": notes["pickup_beats"],
+        "intro_bars": round(
+            (notes["sections"][0]["end"] - notes["sections"][0]["start"]) * notes["tempo_bpm"] / 240
+        ),
+        "duration": notes["duration"],
+        "beat_f1": f_measure(notes["beats"], beats),
+        "downbeat_f1": f_measure(notes["downbeats"], downbeats),
+        "librosa_beat_f1": f_measure(notes["beats"], librosa_beats(mono, song.sample_rate)),
+        "tracker_seconds": seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--songs", type=int, default=24)
+    parser.add_argument("--duration", type=float, help="seconds per song (default: whole)")
+    parser.add_argument("--json", help="also write the per-song results here")
+    args = parser.parse_args()
+    header = (
+        f"{'seed':>8} {'source':>10} {'bpm':>6} {'pick':>4} {'secs':>5} "
+        f"{'beatF1':>7} {'downF1':>7} {'librosa':>7}"
+    )
+    print(header)
+    rows = []
+    for index in range(args.songs):
+        row = evaluate(index, args.songs, args.duration)
+        rows.append(row)
+        print(
+            f"{row['seed']:>8} {row['source']:>10} {row['tempo']:6.1f} {row['pickup']:>4} "
+            f"{row['duration']:5.0f} {row['beat_f1']:7.3f} {row['downbeat_f1']:7.3f} "
+            f"{row['librosa_beat_f1']:7.3f}",
+            flush=True,
+        )
+    for key in ("beat_f1", "downbeat_f1", "librosa_beat_f1"):
+        values = np.array([row[key] for row in rows])
+        print(
+            f"{key:>16}: mean {values.mean():.4f}  min {values.min():.3f}  "
+            f"songs < 0.95: {int((values < 0.95).sum())}"
+        )
+    speed = sum(r["duration"] for r in rows) / sum(r["tracker_seconds"] for r in rows)
+    print(f"tracker speed: {speed:.0f}x real time")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
