@@ -18,10 +18,10 @@ Registrar = Callable[[argparse._SubParsersAction], None]
 
 
 def _registrars() -> list[Registrar]:
-    from . import commands
+    from . import commands, digits
     from .data import cli as data_cli
 
-    return [commands.register, data_cli.register]
+    return [commands.register, data_cli.register, digits.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,106 @@
+"""Score a digits checkpoint on held-out test overlays and draw the figure grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import BadInputError
+from ..unet import ConditionedUNet
+from .data import OverlayTriplets, load_splits
+from .metrics import MASK_THRESHOLD, false_positive_pixels, per_item_scores, summarize
+from .train import pick_device, predict
+
+EVALUATION_SEED = 1234
+"""Fixed, so that the same checkpoint always gets the same numbers."""
+
+FIGURE_ROWS = 8
+FIGURE_ABSENT_ROWS = 2
+
+
+def load_model(checkpoint: str | Path, device: torch.device | str = "cpu") -> ConditionedUNet:
+    """Load a local checkpoint folder (config.json + model.safetensors), strictly."""
+    folder = Path(checkpoint)
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise BadInputError(
+            f"Checkpoint folder {folder} needs config.json and model.safetensors "
+            "(train one with: bachata-sep digits train --out FOLDER)."
+        )
+    model = ConditionedUNet.from_pretrained(folder, strict=True, map_location=str(device))
+    return model.to(device).eval()
+
+
+def evaluate(
+    checkpoint: str | Path,
+    n_overlays: int = 2000,
+    seed: int = EVALUATION_SEED,
+    absent_fraction: float = 0.2,
+    mnist_dir: str | Path | None = None,
+    figure: str | Path | None = None,
+    device: str = "auto",
+) -> dict[str, float]:
+    """Mean IoU / Dice on present queries and absent-query false-positive rate.
+
+    The overlays are built from test images only, which training never saw.
+    """
+    torch_device = pick_device(device)
+    model = load_model(checkpoint, torch_device)
+    test = OverlayTriplets(load_splits(mnist_dir).test, n_overlays, seed, absent_fraction)
+    probabilities, masks, present = predict(model, test, torch_device)
+    scores = summarize(probabilities, masks, present)
+    scores.update(
+        n_overlays=n_overlays,
+        seed=seed,
+        mask_threshold=MASK_THRESHOLD,
+        false_positive_min_pixels=false_positive_pixels(*probabilities.shape[-2:]),
+    )
+    if figure is not None:
+        save_figure(test, probabilities, Path(figure))
+    return scores
+
+
+def _figure_rows(present: np.ndarray) -> list[int]:
+    """The first present and absent examples, so the figure shows both cases."""
+    absent_rows = np.flatnonzero(~present)[:FIGURE_ABSENT_ROWS].tolist()
+    present_rows = np.flatnonzero(present)[: FIGURE_ROWS - len(absent_rows)].tolist()
+    return sorted(present_rows + absent_rows)
+
+
+def save_figure(triplets: OverlayTriplets, probabilities: torch.Tensor, path: Path) -> None:
+    """Grid of overlay | query | ground truth | prediction, one example per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    examples = [triplets.triplet(index) for index in range(len(triplets))]
+    rows = _figure_rows(np.array([example.present for example in examples]))
+    predicted = probabilities >= MASK_THRESHOLD
+    figure, axes = plt.subplots(len(rows), 4, figsize=(6.4, 1.7 * len(rows)), squeeze=False)
+    for row, index in zip(axes, rows, strict=True):
+        example = examples[index]
+        prediction = predicted[index, 0]
+        iou, _ = per_item_scores(prediction[None], torch.from_numpy(example.mask)[None])
+        shown = "".join(str(digit) for digit in example.classes)
+        verdict = f"IoU {iou.item():.2f}" if example.present else f"{int(prediction.sum())} px"
+        panels = [
+            (example.overlay, f"digits {shown}"),
+            (example.query, f"query: {example.target}"),
+            (example.mask, "present" if example.present else "absent"),
+            (prediction.numpy(), verdict),
+        ]
+        for axis, (image, label) in zip(row, panels, strict=True):
+            axis.imshow(image, cmap="gray", vmin=0, vmax=1)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_xlabel(label, fontsize=8)
+    for axis, title in zip(
+        axes[0], ("overlay", "query", "ground truth", "prediction"), strict=True
+    ):
+        axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
