@@ -1,58 +1,426 @@
-"""bachata-sep web demo: drop a bachata song in, get one player per instrument.
+"""bachata-sep web demo: drop a bachata song in, see and hear each instrument, rate the result.
 
 Runs locally with ``python app.py`` and as a Hugging Face Space (``app_file: app.py``).
-Everything it does goes through ``bachata_sep.separate``, like the command line.
+Separation goes through ``bachata_sep.separate`` with the separator loaded once at start-up
+(Hub, then ``checkpoints/``, then identity: see :mod:`bachata_sep.pretrained`), pictures
+through :mod:`bachata_sep.plots`, ratings into SQLite through :mod:`bachata_sep.ratings`.
+
+Environment: ``BACHATA_SEP_REPO_ID`` (Hub weights), ``BACHATA_SEP_RATINGS_DB`` (ratings
+file), ``BACHATA_SEP_MAX_SECONDS`` (longest song, default 600), ``BACHATA_SEP_EXAMPLES``
+(demo songs folder), ``BACHATA_SEP_CACHE_EXAMPLES`` (1/0, default 1: lazy caching).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
+import gradio.utils
+import numpy as np
+import torch
 
 import bachata_sep
-from bachata_sep.audio import output_subtype, read_audio, write_audio
+from bachata_sep import plots
+from bachata_sep.api import track
+from bachata_sep.audio import output_subtype, read_audio, to_mono, write_audio
+from bachata_sep.beat_tracking import BeatGrid, LibrosaTracker
 from bachata_sep.errors import BadInputError
+from bachata_sep.pretrained import default_separator
+from bachata_sep.ratings import RATINGS, Rating, RatingStore, song_id
 from bachata_sep.spec import INSTRUMENTS
 
-OUTPUT_ROOT = Path(tempfile.gettempdir()) / "bachata-sep-app"
+APP_FOLDER = Path(__file__).resolve().parent
+MAX_SECONDS_VARIABLE = "BACHATA_SEP_MAX_SECONDS"
+EXAMPLES_VARIABLE = "BACHATA_SEP_EXAMPLES"
+CACHE_EXAMPLES_VARIABLE = "BACHATA_SEP_CACHE_EXAMPLES"
+DEFAULT_MAX_SECONDS = 600.0
+DIGITS_CHECKPOINT = APP_FOLDER / "checkpoints" / "digits"
+# Separated stems and pictures are deleted an hour after they were made.
+KEEP_OUTPUTS_SECONDS = 3600
+# Separation is CPU-bound: one song at a time, the others wait in the queue.
+QUEUE_SIZE = 20
+MAX_FILE_SIZE = "300mb"
+DIGIT_ZOOM = 8
+RATING_HEADERS = ["song", *INSTRUMENTS, "overall", "weights", "rated at (UTC)"]
+COUNT_HEADERS = ["rated", *RATINGS]
+
+LOADED = default_separator()
+
+
+def max_seconds() -> float:
+    """The longest song (and reference clip) the app accepts, from the environment."""
+    return float(os.environ.get(MAX_SECONDS_VARIABLE) or DEFAULT_MAX_SECONDS)
+
+
+def cache_examples() -> bool:
+    """Whether demo songs are separated once and replayed (on unless set to 0/false)."""
+    return os.environ.get(CACHE_EXAMPLES_VARIABLE, "1").lower() not in ("0", "false", "no")
+
+
+def example_songs() -> list[Path]:
+    """``examples/<song>/mixture.*`` (or the folder in ``$BACHATA_SEP_EXAMPLES``)."""
+    folder = Path(os.environ.get(EXAMPLES_VARIABLE) or APP_FOLDER / "examples")
+    return sorted(folder.glob("*/mixture.*"))
+
+
+class RememberedGrid:
+    """A beat tracker that answers with a grid already tracked for one song, so that the
+    waveform and the separation share one tracking pass; anything else (reference clips)
+    is tracked as usual."""
+
+    def __init__(self, mono: np.ndarray, sample_rate: int, grid: BeatGrid) -> None:
+        self.mono, self.sample_rate, self.grid = mono, sample_rate, grid
+
+    def __call__(self, mono: np.ndarray, sample_rate: int) -> BeatGrid:
+        if sample_rate == self.sample_rate and np.array_equal(mono, self.mono):
+            return self.grid
+        return LibrosaTracker()(mono, sample_rate)
 
 
 def separate_song(
     song_path: str | None,
     instruments: list[str],
+    bongo_reference: str | None = None,
+    guira_reference: str | None = None,
+    bass_reference: str | None = None,
+    guitar_reference: str | None = None,
     progress: gr.Progress = gr.Progress(track_tqdm=True),
-) -> list[str | None]:
-    """Separate an uploaded song; one WAV path per instrument (None where not chosen)."""
+) -> list:
+    """Separate an uploaded song. Returns the waveform with beats, the mixture heatmap,
+    then per instrument (its row's visibility, heatmap, stem), the zip of all stems, the
+    song's details for rating, and cleared rating choices."""
     if not song_path:
-        raise gr.Error("Upload a song first.")
-    try:
+        raise gr.Error("Upload a song first (or pick an example).")
+    chosen = [name for name in INSTRUMENTS if name in (instruments or [])]
+    given = (bongo_reference, guira_reference, bass_reference, guitar_reference)
+    references = {
+        name: path for name, path in zip(INSTRUMENTS, given, strict=True) if path and name in chosen
+    }
+    with _as_gradio_errors(song_path, *references.values()):
+        progress(0.0, desc="Reading the song")
         samples, sample_rate, subtype = read_audio(song_path)
-        stems = bachata_sep.separate(samples, sr=sample_rate, instruments=instruments)
-    except BadInputError as error:
-        raise gr.Error(str(error)) from None
-    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(dir=OUTPUT_ROOT))
-    paths = {}
-    for name, audio in stems.items():
-        paths[name] = folder / f"{Path(song_path).stem}-{name}.wav"
-        write_audio(paths[name], audio, sample_rate, output_subtype(subtype))
-    return [str(paths[name]) if name in paths else None for name in INSTRUMENTS]
+        _check_length(samples.shape[-1] / sample_rate, "song")
+        for path in references.values():
+            reference, reference_rate, _ = read_audio(path)
+            _check_length(reference.shape[-1] / reference_rate, "reference clip")
+        progress(0.05, desc="Tracking beats and downbeats")
+        mono = to_mono(samples)
+        grid = track(mono, sample_rate)
+        stems = bachata_sep.separate(
+            samples,
+            sr=sample_rate,
+            instruments=chosen,
+            references=references,
+            separator=LOADED.separator,
+            tracker=RememberedGrid(mono, sample_rate, grid),
+        )
+    identity = song_id(song_path)
+    song_name = _example_names().get(identity, Path(song_path).name)
+    name = Path(song_name).stem
+    seconds = samples.shape[-1] / sample_rate
+    folder = _fresh_output_folder()
+    progress(None, desc="Drawing the waveform and the mixture heatmap")
+    pictures = [
+        plots.waveform_image(mono, sample_rate, grid, f"{song_name}: beats and downbeats"),
+        _heatmap_picture(samples, sample_rate, seconds, "mixture heatmap"),
+    ]
+    rows: list = []
+    stem_paths = {}
+    for instrument in INSTRUMENTS:
+        if instrument not in stems:
+            rows += [gr.Column(visible=False), None, None]
+            continue
+        progress((len(stem_paths), len(stems)), desc=f"Drawing and saving the {instrument}")
+        stem_paths[instrument] = folder / f"{name}-{instrument}.wav"
+        write_audio(stem_paths[instrument], stems[instrument], sample_rate, output_subtype(subtype))
+        heatmap = _heatmap_picture(stems[instrument], sample_rate, seconds, f"{instrument} heatmap")
+        rows += [gr.Column(visible=True), heatmap, str(stem_paths[instrument])]
+    archive = _zip_stems(folder / f"{name}-stems.zip", name, stem_paths)
+    result = {
+        "song_id": identity,
+        "song_name": song_name,
+        "separator_source": LOADED.source,
+        "instruments": chosen,
+    }
+    cleared_ratings = [None] * (1 + len(INSTRUMENTS))
+    return [*pictures, *rows, str(archive), result, *cleared_ratings]
+
+
+def save_rating(
+    store: RatingStore,
+    result: Mapping | None,
+    overall: str | None,
+    verdicts: Mapping[str, str | None],
+) -> str:
+    """Store a listener's rating of the last separated song; returns a confirmation."""
+    if not result:
+        raise gr.Error("Separate a song first, then rate it.")
+    rating = Rating(
+        song_id=result["song_id"],
+        song_name=result["song_name"],
+        overall=overall,
+        instruments={name: verdicts.get(name) for name in result["instruments"]},
+        separator_source=result["separator_source"],
+    )
+    with _as_gradio_errors():
+        store.add(rating)
+    return f"Thank you: your rating of **{rating.song_name}** is saved."
+
+
+def rating_tables(store: RatingStore) -> tuple[list[list[str]], list[list]]:
+    """The rated songs (song, each instrument, overall, newest first) and how often each
+    verdict was given."""
+    songs = [
+        [
+            rating.song_name,
+            *(rating.instruments.get(name) or "" for name in INSTRUMENTS),
+            rating.overall or "",
+            rating.separator_source,
+            rating.rated_at,
+        ]
+        for rating in store.all()
+    ]
+    counts = [[target, *row.values()] for target, row in store.counts().items()]
+    return songs, counts
+
+
+@functools.cache
+def _example_names() -> dict[str, str]:
+    """Demo songs by content id: their files are all called ``mixture``, their folders not."""
+    return {song_id(path): path.parent.name for path in example_songs()}
+
+
+@functools.cache
+def _digits() -> tuple:
+    """The digits model and the held-out test images, loaded on first use."""
+    from bachata_sep.digits.data import load_splits
+    from bachata_sep.digits.evaluate import load_model
+
+    return load_model(DIGITS_CHECKPOINT), load_splits().test
+
+
+def draw_digits(digit: int, seed: int | None = None) -> list:
+    """A random overlay of four test digits that holds ``digit``, another image of that
+    digit as the query, and the model's predicted mask, with its IoU."""
+    from bachata_sep.digits.data import make_triplet
+    from bachata_sep.digits.metrics import MASK_THRESHOLD, per_item_scores
+
+    with _as_gradio_errors():
+        model, images = _digits()
+    rng = np.random.default_rng(seed)
+    triplet = make_triplet(images, rng)
+    while triplet.target != int(digit):  # the target is uniform over ten classes
+        triplet = make_triplet(images, rng)
+    with torch.inference_mode():
+        prediction = model(
+            torch.from_numpy(triplet.overlay)[None, None],
+            torch.from_numpy(triplet.query)[None, None],
+        )[0, 0]
+    iou, _ = per_item_scores(
+        (prediction >= MASK_THRESHOLD)[None], torch.from_numpy(triplet.mask)[None]
+    )
+    caption = (
+        f"Overlay of digits {', '.join(map(str, triplet.classes))}; query: another {digit}. "
+        f"Predicted mask vs. the true {digit}: IoU {iou.item():.2f}."
+    )
+    pictures = [_zoom(image) for image in (triplet.overlay, triplet.query, prediction.numpy())]
+    return [*pictures, caption]
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="bachata-sep") as demo:
-        gr.Markdown("# bachata-sep\nSeparate bongo, güira, bass and guitar from a bachata song.")
-        song = gr.Audio(label="Song", type="filepath", sources=["upload"])
-        instruments = gr.CheckboxGroup(
-            list(INSTRUMENTS), value=list(INSTRUMENTS), label="Instruments"
+    """The page: Separate, Ratings and Digits tabs over one ratings store."""
+    store = RatingStore()
+    with gr.Blocks(title="bachata-sep", delete_cache=(KEEP_OUTPUTS_SECONDS,) * 2) as demo:
+        gr.Markdown(
+            "# bachata-sep\nDrop a bachata song in and hear its **bongo, güira, bass and "
+            "guitar** apart. The song is cut on its downbeats into 4-beat clips; a U-Net "
+            "finds each instrument in every clip's spectrogram heatmap, given a reference "
+            "clip of that instrument."
         )
-        button = gr.Button("Separate", variant="primary")
-        players = [gr.Audio(label=name, type="filepath", interactive=False) for name in INSTRUMENTS]
-        button.click(separate_song, inputs=[song, instruments], outputs=players)
+        gr.Markdown(f"**Weights:** {LOADED.source}", elem_id="weights")
+        with gr.Tab("Separate"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    song = gr.Audio(
+                        label="Song (drop a file or click to browse)",
+                        type="filepath",
+                        sources=["upload"],
+                        elem_id="song",
+                    )
+                    instruments = gr.CheckboxGroup(
+                        list(INSTRUMENTS), value=list(INSTRUMENTS), label="Instruments"
+                    )
+                    with gr.Accordion("Reference clips (optional)", open=False):
+                        gr.Markdown(
+                            "A few bars of an instrument playing alone tell the model what to "
+                            "look for; without one, its built-in reference is used."
+                        )
+                        references = [
+                            gr.Audio(label=f"{name} reference", type="filepath", sources=["upload"])
+                            for name in INSTRUMENTS
+                        ]
+                    separate_button = gr.Button("Separate", variant="primary", elem_id="separate")
+                with gr.Column(scale=2):
+                    waveform = gr.Image(label="Waveform", show_label=False, interactive=False)
+                    mixture = gr.Image(label="Mixture heatmap", show_label=False, interactive=False)
+            instrument_outputs = []
+            verdicts = []
+            for name in INSTRUMENTS:
+                with gr.Column(visible=True) as row_column, gr.Row(equal_height=True):
+                    heatmap = gr.Image(
+                        label=f"{name} heatmap", show_label=False, interactive=False, scale=3
+                    )
+                    with gr.Column(scale=2):
+                        player = gr.Audio(
+                            label=name, type="filepath", interactive=False, buttons=["download"]
+                        )
+                        verdicts.append(gr.Radio(list(RATINGS), label=f"How good is the {name}?"))
+                instrument_outputs += [row_column, heatmap, player]
+            with gr.Row(equal_height=True):
+                stems_zip = gr.File(label="All stems (zip)", interactive=False)
+                with gr.Column():
+                    overall = gr.Radio(list(RATINGS), label="How good is the separation overall?")
+                    rate_button = gr.Button("Save rating", elem_id="rate")
+                    status = gr.Markdown(elem_id="rating-status")
+            result = gr.State(None)
+            song_inputs = [song, instruments, *references]
+            outputs = [
+                waveform,
+                mixture,
+                *instrument_outputs,
+                stems_zip,
+                result,
+                overall,
+                *verdicts,
+            ]
+            songs = example_songs()
+            if songs:
+                gr.Examples(
+                    [[str(path), list(INSTRUMENTS), *[None] * len(INSTRUMENTS)] for path in songs],
+                    inputs=song_inputs,
+                    outputs=outputs,
+                    fn=separate_song,
+                    cache_examples=cache_examples(),
+                    cache_mode="lazy",
+                    example_labels=[path.parent.name for path in songs],
+                    label="Demo songs",
+                )
+        with gr.Tab("Ratings"):
+            gr.Markdown("What listeners said about the separations, newest first.")
+            counts = gr.Dataframe(headers=COUNT_HEADERS, label="Counts", interactive=False)
+            rated = gr.Dataframe(headers=RATING_HEADERS, label="Rated songs", interactive=False)
+            refresh = gr.Button("Refresh")
+        with gr.Tab("Digits"):
+            gr.Markdown(
+                "The proof of concept: the same U-Net finds one MNIST digit in an overlay of "
+                "four, given another handwritten example of it."
+            )
+            with gr.Row():
+                digit = gr.Radio(list(range(10)), value=3, label="Digit to find")
+                draw = gr.Button("Draw a random overlay", variant="primary")
+            with gr.Row():
+                digit_images = [
+                    gr.Image(label=label, interactive=False)
+                    for label in ("overlay", "query", "prediction")
+                ]
+            caption = gr.Markdown()
+
+        separate_button.click(
+            separate_song, inputs=song_inputs, outputs=outputs, api_name="separate_song"
+        )
+
+        def rate(
+            result: Mapping | None,
+            overall: str | None,
+            bongo: str | None,
+            guira: str | None,
+            bass: str | None,
+            guitar: str | None,
+        ) -> tuple:
+            verdicts = {"bongo": bongo, "guira": guira, "bass": bass, "guitar": guitar}
+            return save_rating(store, result, overall, verdicts), *rating_tables(store)
+
+        rate_button.click(
+            rate,
+            inputs=[result, overall, *verdicts],
+            outputs=[status, rated, counts],
+            api_name="rate",
+            concurrency_limit=None,
+        )
+        gr.on(
+            [demo.load, refresh.click],
+            lambda: rating_tables(store),
+            outputs=[rated, counts],
+            api_name="ratings",
+            concurrency_limit=None,
+        )
+        draw.click(draw_digits, inputs=digit, outputs=[*digit_images, caption], api_name="digits")
     return demo
 
 
+def main() -> None:
+    """Serve the app (address and port from Gradio's ``GRADIO_SERVER_*`` variables)."""
+    build_demo().queue(max_size=QUEUE_SIZE, default_concurrency_limit=1).launch(
+        max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft()
+    )
+
+
+def _check_length(seconds: float, what: str) -> None:
+    limit = max_seconds()
+    if seconds > limit:
+        raise BadInputError(
+            f"the {what} is {seconds / 60:.1f} minutes long, over this app's limit of "
+            f"{limit / 60:.1f} minutes"
+        )
+
+
+@contextmanager
+def _as_gradio_errors(*paths: str) -> Iterator[None]:
+    """Show a ``BadInputError`` as a ``gr.Error`` with the same sentence, naming uploaded
+    files by their own name rather than their temporary path."""
+    try:
+        yield
+    except BadInputError as error:
+        message = str(error)
+        for path in paths:
+            message = message.replace(str(path), Path(path).name)
+        raise gr.Error(message[:1].upper() + message[1:]) from None
+
+
+def _heatmap_picture(audio: np.ndarray, sample_rate: int, seconds: float, title: str) -> np.ndarray:
+    spec = LOADED.separator.spec
+    values = plots.song_heatmap(audio, sample_rate, spec)
+    return plots.heatmap_image(values, seconds, spec.sample_rate / 2, title)
+
+
+def _fresh_output_folder() -> Path:
+    """A new folder in Gradio's own cache: files there are served without a second copy
+    and deleted with the rest of the cache (``delete_cache``)."""
+    cache = Path(gradio.utils.get_upload_folder())
+    cache.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="bachata-sep-", dir=cache))
+
+
+def _zip_stems(path: Path, song_name: str, stems: Mapping[str, Path]) -> Path:
+    """``<song>/<instrument>.wav`` entries, the command line's layout (stored: WAV hardly
+    compresses)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for instrument, stem in stems.items():
+            archive.write(stem, f"{song_name}/{instrument}.wav")
+    return path
+
+
+def _zoom(image: np.ndarray) -> np.ndarray:
+    """Enlarge a 28×28 image with square pixels, scaled to 8-bit grey."""
+    big = np.kron(np.clip(image, 0, 1), np.ones((DIGIT_ZOOM, DIGIT_ZOOM)))
+    return (big * 255).astype(np.uint8)
+
+
 if __name__ == "__main__":
-    build_demo().queue().launch()
+    main()

@@ -1,3 +1,18 @@
+"""The app's handlers called directly, and the served app through ``gradio_client``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import gradio as gr
 import numpy as np
 import pytest
@@ -5,31 +20,244 @@ import soundfile as sf
 from conftest import si_sdr, synthetic_song
 
 import app
+from bachata_sep.beat_tracking import BeatGrid
+from bachata_sep.pretrained import LoadedSeparator
+from bachata_sep.ratings import RatingStore
+from bachata_sep.separators import IdentitySeparator
+from bachata_sep.spec import INSTRUMENTS
+
+APP_FILE = Path(app.__file__)
+STARTUP_SECONDS = 120
+SEPARATION_SECONDS = 180
 
 
-def test_separate_song_gives_one_player_per_chosen_instrument(tmp_path):
-    mixture, _ = synthetic_song(22050, 2, bars=4)
-    path = tmp_path / "song.wav"
-    sf.write(path, mixture.T, 22050, subtype="PCM_16")
-    outputs = app.separate_song(str(path), ["bass", "guitar"])
-    assert outputs[0] is None and outputs[1] is None
-    for output in outputs[2:]:
-        audio, rate = sf.read(output, always_2d=True)
-        assert rate == 22050 and audio.shape == mixture.T.shape
-        assert si_sdr(mixture, audio.T) > 30
+def write_song(path: Path, sample_rate: int = 22050, bars: int = 8) -> np.ndarray:
+    """An 8-bar synthetic song (about 15 s), the size every app test uses."""
+    mixture, _ = synthetic_song(sample_rate, 2, bars=bars)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, mixture.T, sample_rate, subtype="PCM_16")
+    return mixture
 
 
-@pytest.mark.parametrize("content", [None, b"not audio at all"])
-def test_bad_upload_is_a_clear_gradio_error(tmp_path, content):
-    path = None
-    if content is not None:
-        path = tmp_path / "upload.wav"
+@pytest.fixture
+def identity(monkeypatch):
+    """The identity separator whatever weights are installed: stems equal the song."""
+    monkeypatch.setattr(app, "LOADED", LoadedSeparator(IdentitySeparator(), "identity (test)"))
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    path = tmp_path_factory.mktemp("songs") / "my song.wav"
+    return path, write_song(path)
+
+
+def _no_progress(*args, **kwargs) -> None:
+    return None
+
+
+def test_separation_gives_pictures_players_and_a_zip(identity, song):
+    path, mixture = song
+    outputs = app.separate_song(str(path), ["bass", "guitar"], progress=_no_progress)
+    waveform, mixture_heatmap, *rows = outputs[: 2 + 3 * len(INSTRUMENTS)]
+    archive, result, *cleared = outputs[2 + 3 * len(INSTRUMENTS) :]
+    assert waveform.ndim == 3 and mixture_heatmap.ndim == 3
+    for index, name in enumerate(INSTRUMENTS):
+        column, heatmap, player = rows[3 * index : 3 * index + 3]
+        assert column.visible == (name in ("bass", "guitar"))
+        if name in ("bass", "guitar"):
+            assert heatmap.ndim == 3
+            stem, rate = sf.read(player, always_2d=True)
+            assert rate == 22050 and stem.shape == mixture.T.shape
+            assert si_sdr(mixture, stem.T) > 30
+        else:
+            assert heatmap is None and player is None
+    with zipfile.ZipFile(archive) as stems:
+        assert sorted(stems.namelist()) == ["my song/bass.wav", "my song/guitar.wav"]
+    assert result["song_name"] == "my song.wav" and result["instruments"] == ["bass", "guitar"]
+    assert result["separator_source"] == "identity (test)"
+    assert cleared == [None] * (1 + len(INSTRUMENTS))
+
+
+def test_reference_clip_is_used_and_checked(identity, song, tmp_path):
+    silent = tmp_path / "silent guitar.wav"
+    sf.write(silent, np.zeros(22050 * 2, dtype=np.float32), 22050)
+    with pytest.raises(gr.Error, match="reference clip is silent"):
+        app.separate_song(str(song[0]), ["guitar"], guitar_reference=str(silent))
+
+
+def _tone(seconds: float, amplitude: float = 0.3) -> np.ndarray:
+    time_axis = np.arange(int(seconds * 22050)) / 22050
+    return (amplitude * np.sin(2 * np.pi * 220 * time_axis)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not audio at all", "Cannot read upload.wav as audio"),
+        (_tone(0.5), "at least one 4-beat bar"),
+        (_tone(3.0, amplitude=0.0), "silent"),
+        (_tone(8.0), "over this app's limit of 0.1 minutes"),
+    ],
+    ids=["not-audio", "too-short", "silent", "too-long"],
+)
+def test_bad_upload_is_one_clear_sentence(identity, tmp_path, monkeypatch, content, message):
+    monkeypatch.setenv(app.MAX_SECONDS_VARIABLE, "6")
+    path = tmp_path / "upload.wav"
+    if isinstance(content, bytes):
         path.write_bytes(content)
-    with pytest.raises(gr.Error):
-        app.separate_song(None if path is None else str(path), ["bass"])
+    else:
+        sf.write(path, content, 22050)
+    with pytest.raises(gr.Error, match=message) as error:
+        app.separate_song(str(path), list(INSTRUMENTS), progress=_no_progress)
+    assert str(tmp_path) not in error.value.message
 
 
-def test_demo_builds():
-    demo = app.build_demo()
-    assert isinstance(demo, gr.Blocks)
-    assert np.any([fn.name == "separate_song" for fn in demo.fns.values()])
+def test_no_upload_or_no_instrument_is_a_gradio_error(identity, song):
+    with pytest.raises(gr.Error, match="Upload a song first"):
+        app.separate_song(None, list(INSTRUMENTS))
+    with pytest.raises(gr.Error, match="Choose at least one instrument"):
+        app.separate_song(str(song[0]), [], progress=_no_progress)
+
+
+def test_remembered_grid_answers_for_its_song_only(monkeypatch):
+    song, other = np.ones(100, np.float32), np.zeros(100, np.float32)
+    known = BeatGrid(np.array([0.0, 0.5]), np.array([0.0]))
+    tracked = BeatGrid(np.array([0.1, 0.6]), np.array([0.1]))
+    monkeypatch.setattr(app, "LibrosaTracker", lambda: lambda mono, rate: tracked)
+    tracker = app.RememberedGrid(song, 22050, known)
+    assert tracker(song.copy(), 22050) is known
+    assert tracker(other, 22050) is tracked and tracker(song, 44100) is tracked
+
+
+def test_rating_needs_a_separation_and_a_verdict(tmp_path):
+    store = RatingStore(tmp_path / "ratings.sqlite3")
+    with pytest.raises(gr.Error, match="Separate a song first"):
+        app.save_rating(store, None, "good", {})
+    result = {
+        "song_id": "x",
+        "song_name": "a.wav",
+        "separator_source": "s",
+        "instruments": ["bass"],
+    }
+    with pytest.raises(gr.Error, match="Choose good, fair or poor"):
+        app.save_rating(store, result, None, {"bass": None})
+    app.save_rating(store, result, "fair", {"bass": "good", "bongo": "poor"})
+    songs, counts = app.rating_tables(store)
+    assert songs[0][:6] == ["a.wav", "", "", "good", "", "fair"]  # bongo was not separated
+    assert counts[0] == ["overall", 0, 1, 0]
+
+
+def test_digits_tab_shows_overlay_query_and_prediction(tmp_path, monkeypatch):
+    from bachata_sep.unet import ConditionedUNet
+
+    ConditionedUNet(base_channels=4, depth=2, embedding_dim=8).save_pretrained(tmp_path)
+    monkeypatch.setattr(app, "DIGITS_CHECKPOINT", tmp_path)
+    app._digits.cache_clear()
+    try:
+        overlay, query, prediction, caption = app.draw_digits(7, seed=0)
+    finally:
+        app._digits.cache_clear()
+    zoomed = 28 * app.DIGIT_ZOOM
+    assert overlay.shape == query.shape == prediction.shape == (zoomed, zoomed)
+    assert "7" in caption and "IoU" in caption
+
+
+def test_digits_tab_without_a_model_says_how_to_train_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "DIGITS_CHECKPOINT", tmp_path / "missing")
+    app._digits.cache_clear()
+    try:
+        with pytest.raises(gr.Error, match="digits train"):
+            app.draw_digits(3)
+    finally:
+        app._digits.cache_clear()
+
+
+def test_settings_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(app.MAX_SECONDS_VARIABLE, "90")
+    monkeypatch.setenv(app.CACHE_EXAMPLES_VARIABLE, "0")
+    monkeypatch.setenv(app.EXAMPLES_VARIABLE, str(tmp_path))
+    write_song(tmp_path / "demo" / "mixture.wav", bars=2)
+    assert app.max_seconds() == 90 and app.cache_examples() is False
+    assert app.example_songs() == [tmp_path / "demo" / "mixture.wav"]
+    monkeypatch.delenv(app.CACHE_EXAMPLES_VARIABLE)
+    monkeypatch.delenv(app.MAX_SECONDS_VARIABLE)
+    assert app.cache_examples() is True and app.max_seconds() == app.DEFAULT_MAX_SECONDS
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_app(folder: Path, **environment: str) -> Iterator[str]:
+    """``python app.py`` on a free localhost port; yields its URL, stops it afterwards.
+    The server's output goes to ``folder/server.log``, shown when it fails to start."""
+    port = _free_port()
+    log_path = folder / "server.log"
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        app.CACHE_EXAMPLES_VARIABLE: "0",
+        **environment,
+    }
+    with open(log_path, "ab") as log:
+        server = subprocess.Popen(
+            [sys.executable, str(APP_FILE)], cwd=folder, env=env, stdout=log, stderr=log
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=5).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the app did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_served_app_separates_an_example_and_keeps_its_rating_across_a_restart(tmp_path):
+    from gradio_client import Client, handle_file
+
+    example = tmp_path / "examples" / "test-song" / "mixture.flac"
+    write_song(example)
+    environment = {
+        app.EXAMPLES_VARIABLE: str(example.parents[1]),
+        "BACHATA_SEP_RATINGS_DB": str(tmp_path / "data" / "ratings.sqlite3"),
+    }
+    with running_app(tmp_path, **environment) as url:
+        client = Client(url, verbose=False)
+        job = client.submit(
+            handle_file(str(example)),
+            list(INSTRUMENTS),
+            None,
+            None,
+            None,
+            None,
+            api_name="/separate_song",
+        )
+        outputs = job.result(timeout=SEPARATION_SECONDS)
+        players = [outputs[3 + 2 * index] for index in range(len(INSTRUMENTS))]
+        assert all(Path(player).stat().st_size > 0 for player in players)
+        message, _, _ = client.predict("good", "fair", "poor", "good", "fair", api_name="/rate")
+        assert "test-song" in message
+    with running_app(tmp_path, **environment) as url:
+        songs, counts = Client(url, verbose=False).predict(api_name="/ratings")
+    assert [row[:6] for row in songs["data"]] == [
+        ["test-song", "fair", "poor", "good", "fair", "good"]
+    ]
+    assert counts["data"][0] == ["overall", 1, 0, 0]
