@@ -267,25 +267,49 @@ def build_demo() -> gr.Blocks:
                         ]
                     separate_button = gr.Button("Separate", variant="primary", elem_id="separate")
                 with gr.Column(scale=2):
-                    waveform = gr.Image(label="Waveform", show_label=False, interactive=False)
-                    mixture = gr.Image(label="Mixture heatmap", show_label=False, interactive=False)
+                    waveform = gr.Image(
+                        label="Waveform", show_label=False, interactive=False, elem_id="waveform"
+                    )
+                    mixture = gr.Image(
+                        label="Mixture heatmap",
+                        show_label=False,
+                        interactive=False,
+                        elem_id="mixture-heatmap",
+                    )
             instrument_outputs = []
             verdicts = []
             for name in INSTRUMENTS:
                 with gr.Column(visible=True) as row_column, gr.Row(equal_height=True):
                     heatmap = gr.Image(
-                        label=f"{name} heatmap", show_label=False, interactive=False, scale=3
+                        label=f"{name} heatmap",
+                        show_label=False,
+                        interactive=False,
+                        scale=3,
+                        elem_id=f"{name}-heatmap",
                     )
                     with gr.Column(scale=2):
                         player = gr.Audio(
-                            label=name, type="filepath", interactive=False, buttons=["download"]
+                            label=name,
+                            type="filepath",
+                            interactive=False,
+                            buttons=["download"],
+                            elem_id=f"{name}-player",
                         )
-                        verdicts.append(gr.Radio(list(RATINGS), label=f"How good is the {name}?"))
+                        verdict = gr.Radio(
+                            list(RATINGS),
+                            label=f"How good is the {name}?",
+                            elem_id=f"{name}-rating",
+                        )
+                        verdicts.append(verdict)
                 instrument_outputs += [row_column, heatmap, player]
             with gr.Row(equal_height=True):
-                stems_zip = gr.File(label="All stems (zip)", interactive=False)
+                stems_zip = gr.File(label="All stems (zip)", interactive=False, elem_id="stems")
                 with gr.Column():
-                    overall = gr.Radio(list(RATINGS), label="How good is the separation overall?")
+                    overall = gr.Radio(
+                        list(RATINGS),
+                        label="How good is the separation overall?",
+                        elem_id="overall-rating",
+                    )
                     rate_button = gr.Button("Save rating", elem_id="rate")
                     status = gr.Markdown(elem_id="rating-status")
             result = gr.State(None)
