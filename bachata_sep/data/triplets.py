@@ -110,7 +110,7 @@ class TripletDataset(torch.utils.data.Dataset):
         mixture = target.copy()
         for loop, gain in zip(draw.others, draw.gains[1:], strict=True):
             mixture += clips[loop] * np.float32(gain)
-        query = np.asarray(clips[draw.query], dtype=np.float32)
+        query = np.array(clips[draw.query], dtype=np.float32)
         magnitudes = model_magnitude(np.stack([mixture, target, query]), self.spec)
         return {
             "mixture": torch.from_numpy(mixture),
