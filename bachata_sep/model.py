@@ -1,0 +1,134 @@
+"""Audio instrument models: a query-conditioned U-Net per instrument, and the separator
+that runs them inside the song pipeline.
+
+Each model sees the mixture heatmap pooled along frequency (a coarser grid is most of the
+speed on a CPU and loses little: the mask is interpolated back onto the full-resolution
+STFT anyway) and the heatmaps of a query clip, and returns a mask at the heatmap's size.
+A checkpoint folder per instrument holds ``config.json`` + ``model.safetensors`` and the
+default query, ``reference.flac``: four bars of the instrument at the universal tempo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import Tensor, nn
+
+from .audio import read_audio, to_mono
+from .errors import BadInputError
+from .queries import universal_clip_heatmaps
+from .separators import ClipBatch
+from .spec import ClipSpec
+from .unet import ConditionedUNet
+
+REFERENCE_CLIP = "reference.flac"
+
+
+class InstrumentModel(nn.Module, PyTorchModelHubMixin):
+    """Mask estimator for one instrument: heatmap ``(B, 1, F, T)`` + query → mask ``(B, F, T)``.
+
+    Args:
+        instrument: the name it separates (any name: users train their own).
+        spec: the clip format it was trained on, as ``ClipSpec.to_dict()``.
+        frequency_pool: average-pool factor along frequency before the U-Net.
+        unet: keyword arguments of :class:`ConditionedUNet`.
+    """
+
+    def __init__(
+        self,
+        instrument: str = "bongo",
+        spec: dict | None = None,
+        frequency_pool: int = 2,
+        unet: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.instrument = instrument
+        self.spec = ClipSpec(**(spec or {}))
+        self.frequency_pool = frequency_pool
+        self.unet = ConditionedUNet(**(unet or {}))
+
+    def _pool(self, heatmaps: Tensor) -> Tensor:
+        if self.frequency_pool == 1:
+            return heatmaps
+        return F.avg_pool2d(heatmaps, (self.frequency_pool, 1), ceil_mode=True)
+
+    def encode_query(self, query: Tensor) -> Tensor:
+        """One embedding ``(E,)`` from query heatmaps ``(Q, F, T)``: their mean embedding."""
+        return self.unet.encode_query(self._pool(query[:, None])).mean(dim=0)
+
+    def logits(self, mixture: Tensor, query_embedding: Tensor) -> Tensor:
+        """Pre-sigmoid mask ``(B, F, T)`` from mixture heatmaps ``(B, F, T)``."""
+        pooled = self.unet.logits(self._pool(mixture[:, None]), query_embedding=query_embedding)
+        return F.interpolate(pooled, size=mixture.shape[-2:], mode="bilinear")[:, 0]
+
+    def forward(self, mixture: Tensor, query: Tensor) -> Tensor:
+        """Masks ``(B, F, T)`` for a batch of mixtures and one query stack ``(Q, F, T)``,
+        or per-item queries ``(B, Q, F, T)`` (training)."""
+        if query.dim() == 4:
+            embedding = self.unet.encode_query(self._pool(query.flatten(0, 1)[:, None]))
+            embedding = embedding.view(*query.shape[:2], -1).mean(dim=1)
+        else:
+            embedding = self.encode_query(query)
+        return torch.sigmoid(self.logits(mixture, embedding))
+
+
+class ModelSeparator:
+    """The pipeline's separator backed by one :class:`InstrumentModel` per instrument."""
+
+    def __init__(
+        self, models: Mapping[str, InstrumentModel], references: Mapping[str, Tensor]
+    ) -> None:
+        specs = {model.spec for model in models.values()}
+        if len(specs) != 1:
+            raise BadInputError("the instrument models were trained on different clip formats")
+        self.spec = specs.pop()
+        self.models = dict(models)
+        self.references = dict(references)
+        self._embeddings: dict[str, tuple[Tensor, Tensor]] = {}
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, device: str = "cpu") -> ModelSeparator:
+        """Load every ``folder/<instrument>/`` that has weights and a reference clip."""
+        models, references = {}, {}
+        for weights in sorted(Path(folder).glob("*/model.safetensors")):
+            reference = weights.parent / REFERENCE_CLIP
+            if not reference.exists():
+                continue
+            model = InstrumentModel.from_pretrained(weights.parent, strict=True).to(device)
+            samples, sample_rate, _ = read_audio(reference)
+            if sample_rate != model.spec.sample_rate:
+                raise BadInputError(f"{reference} must be at {model.spec.sample_rate} Hz")
+            models[model.instrument] = model.eval()
+            references[model.instrument] = universal_clip_heatmaps(to_mono(samples), model.spec)
+        if not models:
+            raise BadInputError(f"no instrument models in {folder}")
+        return cls(models, references)
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        return tuple(self.models)
+
+    def supports(self, instrument: str) -> bool:
+        return instrument in self.models
+
+    @torch.inference_mode()
+    def masks(self, batch: ClipBatch, queries: Mapping[str, Tensor | None]) -> dict[str, Tensor]:
+        return {
+            name: torch.sigmoid(
+                self.models[name].logits(batch.heatmaps, self._embedding(name, query))
+            )
+            for name, query in queries.items()
+        }
+
+    def _embedding(self, name: str, query: Tensor | None) -> Tensor:
+        """Encode each query once per song: the pipeline passes the same tensor per batch."""
+        query = self.references[name] if query is None else query
+        cached = self._embeddings.get(name)
+        if cached is None or cached[0] is not query:
+            cached = (query, self.models[name].encode_query(query))
+            self._embeddings[name] = cached
+        return cached[1]

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+
+from bachata_sep.audio import write_audio
+from bachata_sep.clips import Segment
+from bachata_sep.errors import BadInputError
+from bachata_sep.model import REFERENCE_CLIP, InstrumentModel, ModelSeparator
+from bachata_sep.pretrained import load_separator
+from bachata_sep.separators import ClipBatch, IdentitySeparator
+from bachata_sep.spec import ClipSpec
+
+SPEC = ClipSpec()
+TINY = {"base_channels": 8, "depth": 2}
+
+
+def _model(instrument: str = "bass", seed: int = 0) -> InstrumentModel:
+    torch.manual_seed(seed)
+    return InstrumentModel(instrument, SPEC.to_dict(), frequency_pool=4, unet=TINY)
+
+
+def _save(folder, model: InstrumentModel, reference_bars: int = 2) -> None:
+    model.save_pretrained(folder / model.instrument)
+    clip = np.random.default_rng(0).standard_normal(SPEC.length * reference_bars) * 0.1
+    write_audio(folder / model.instrument / REFERENCE_CLIP, clip, SPEC.sample_rate, "PCM_16")
+
+
+def test_masks_match_the_heatmap_shape():
+    model = _model()
+    mixture = torch.rand(3, SPEC.n_bins, SPEC.n_frames)
+    one_query = model(mixture, torch.rand(2, SPEC.n_bins, SPEC.n_frames))
+    per_item = model(mixture, torch.rand(3, 1, SPEC.n_bins, SPEC.n_frames))
+    for mask in (one_query, per_item):
+        assert mask.shape == mixture.shape
+        assert float(mask.min()) >= 0 and float(mask.max()) <= 1
+
+
+def test_save_load_round_trip_offline_and_strict(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = _model().eval()
+    model.save_pretrained(tmp_path)
+    loaded = InstrumentModel.from_pretrained(tmp_path, strict=True)
+    assert loaded.instrument == "bass" and loaded.spec == SPEC
+    inputs = torch.rand(2, SPEC.n_bins, SPEC.n_frames), torch.rand(1, SPEC.n_bins, SPEC.n_frames)
+    assert torch.equal(model(*inputs), loaded(*inputs))
+    assert not list(tmp_path.glob("*.bin")) and not list(tmp_path.glob("*.pt"))
+
+
+def test_model_separator_from_folder(tmp_path):
+    _save(tmp_path, _model("bass"))
+    _save(tmp_path, _model("maracas", seed=1), reference_bars=3)
+    (tmp_path / "digits").mkdir()  # a model folder without a reference clip is not audio
+    separator = ModelSeparator.from_folder(tmp_path)
+    assert separator.instruments == ("bass", "maracas")
+    assert separator.references["maracas"].shape == (3, SPEC.n_bins, SPEC.n_frames)
+    batch = ClipBatch(torch.rand(4, SPEC.n_bins, SPEC.n_frames), [Segment(0, 1)] * 4, 44100)
+    user_query = torch.rand(2, SPEC.n_bins, SPEC.n_frames)
+    masks = separator.masks(batch, {"bass": None, "maracas": user_query})
+    assert set(masks) == {"bass", "maracas"}
+    assert all(mask.shape == (4, SPEC.n_bins, SPEC.n_frames) for mask in masks.values())
+    default_again = separator.masks(batch, {"bass": None})["bass"]
+    assert torch.allclose(default_again, masks["bass"])
+    assert not separator.supports("guira")
+
+
+def test_model_separator_refuses_an_empty_folder(tmp_path):
+    with pytest.raises(BadInputError, match="no instrument models"):
+        ModelSeparator.from_folder(tmp_path)
+
+
+def test_load_separator_prefers_checkpoints_and_survives_no_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    empty = load_separator(checkpoints=tmp_path)
+    assert isinstance(empty.separator, IdentitySeparator) and "identity" in empty.source
+    _save(tmp_path, _model("bass"))
+    with pytest.warns(UserWarning, match="Hub"):
+        loaded = load_separator("someone/bachata-sep", checkpoints=tmp_path)
+    assert isinstance(loaded.separator, ModelSeparator)
+    assert str(tmp_path) in loaded.source
