@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,10 @@ def load_model(checkpoint: str | Path, device: torch.device | str = "cpu") -> Co
             f"Checkpoint folder {folder} needs config.json and model.safetensors "
             "(train one with: bachata-sep digits train --out FOLDER)."
         )
-    model = ConditionedUNet.from_pretrained(folder, strict=True, map_location=str(device))
+    # huggingface_hub prints "Loading weights from local directory" to stdout, which would
+    # corrupt the JSON that ``evaluate --json`` writes there.
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = ConditionedUNet.from_pretrained(folder, strict=True, map_location=str(device))
     return model.to(device).eval()
 
 

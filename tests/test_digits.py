@@ -1,0 +1,147 @@
+"""Digits proof of concept: triplet construction, metrics, CLI and the committed checkpoint."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bachata_sep import cli
+from bachata_sep.digits.data import (
+    DIGITS_PER_OVERLAY,
+    INK_THRESHOLD,
+    OverlayTriplets,
+    load_splits,
+    make_triplet,
+)
+from bachata_sep.digits.evaluate import load_model
+from bachata_sep.digits.metrics import false_positive_pixels, per_item_scores, summarize
+from bachata_sep.errors import BadInputError
+
+CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "digits"
+IOU_TOLERANCE = 0.02
+FP_TOLERANCE = 0.03
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return load_splits()
+
+
+def test_split_is_by_image_and_stratified(splits):
+    sizes = [len(splits.train), len(splits.validation), len(splits.test)]
+    assert sizes == [3500, 500, 1000]
+    for part in (splits.train, splits.validation, splits.test):
+        assert np.all(np.bincount(part.labels, minlength=10) == len(part) // 10)
+    rows = {
+        name: {image.tobytes() for image in getattr(splits, name).images}
+        for name in ("train", "validation", "test")
+    }
+    assert not rows["train"] & rows["test"]
+    assert not rows["train"] & rows["validation"]
+
+
+@pytest.mark.parametrize("combine", ["max", "sum"])
+def test_present_triplet_is_exact(splits, combine):
+    images = splits.test
+    for seed in range(20):
+        triplet = make_triplet(images, np.random.default_rng(seed), combine=combine)
+        assert triplet.present and len(set(triplet.classes)) == DIGITS_PER_OVERLAY
+        assert triplet.target in triplet.classes
+        # Rebuild the overlay from the classes' images: exactly one combination matches.
+        rng = np.random.default_rng(seed)
+        classes = rng.choice(10, DIGITS_PER_OVERLAY + 1, replace=False)
+        chosen = [rng.choice(images.by_class[d]) for d in classes[:DIGITS_PER_OVERLAY]]
+        digits = images.images[chosen]
+        expected = digits.max(0) if combine == "max" else np.minimum(digits.sum(0), 1)
+        np.testing.assert_array_equal(triplet.overlay, expected)
+        np.testing.assert_array_equal(triplet.mask, digits[0] > INK_THRESHOLD)
+        assert images.labels[chosen[0]] == triplet.target
+        # The query is another image of the target class, never the overlaid one.
+        query_matches = np.flatnonzero(
+            (images.images == triplet.query).reshape(len(images), -1).all(1)
+        )
+        assert all(images.labels[query_matches] == triplet.target)
+        assert not np.array_equal(triplet.query, digits[0])
+        # Every mask pixel is ink in the overlay, overlaps included.
+        assert np.all(triplet.overlay[triplet.mask > 0] > INK_THRESHOLD)
+
+
+def test_absent_triplet_queries_a_missing_class_with_an_empty_mask(splits):
+    for seed in range(20):
+        triplet = make_triplet(splits.test, np.random.default_rng(seed), absent=True)
+        assert not triplet.present
+        assert triplet.target not in triplet.classes
+        assert triplet.mask.sum() == 0
+
+
+def test_dataset_is_reproducible_and_mixes_absent_queries(splits):
+    first = OverlayTriplets(splits.train, 200, seed=7, absent_fraction=0.25)
+    second = OverlayTriplets(splits.train, 200, seed=7, absent_fraction=0.25)
+    overlay, query, mask, present = first[5]
+    assert overlay.shape == query.shape == mask.shape == (1, 28, 28)
+    for a, b in zip(first[5], second[5], strict=True):
+        torch.testing.assert_close(a, b)
+    absent = sum(not bool(first[i][3]) for i in range(len(first)))
+    assert 25 <= absent <= 75
+
+
+def test_metrics_on_hand_made_masks():
+    truth = torch.zeros(3, 1, 4, 4)
+    truth[0, 0, :2, :2] = 1  # 4 pixels
+    prediction = torch.zeros(3, 1, 4, 4)
+    prediction[0, 0, :2, :1] = 1  # 2 of them: IoU 0.5, Dice 2/3
+    prediction[1, 0, 0, 0] = 1  # absent, 1 pixel: below the 1% floor of... a 4x4 image
+    iou, dice = per_item_scores(prediction[:1], truth[:1])
+    assert iou.item() == pytest.approx(0.5) and dice.item() == pytest.approx(2 / 3)
+    present = torch.tensor([True, False, False])
+    scores = summarize(prediction, truth, present)
+    assert scores["mean_iou"] == pytest.approx(0.5)
+    assert scores["n_present"] == 1 and scores["n_absent"] == 2
+    assert false_positive_pixels(4, 4) == 1  # ceil(0.16): any pixel counts on 4x4
+    assert scores["absent_fp_rate"] == pytest.approx(0.5)
+    assert false_positive_pixels(28, 28) == 8
+
+
+def test_missing_mnist_folder_is_a_bad_input(tmp_path):
+    with pytest.raises(BadInputError, match="lacks"):
+        load_splits(tmp_path)
+
+
+def test_bad_checkpoint_path_is_one_line_error(tmp_path, capsys):
+    status = cli.main(["digits", "evaluate", "--checkpoint", str(tmp_path / "nope"), "--json"])
+    assert status == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("bachata-sep: error:") and "\n" not in error
+
+
+def _model_card_value(key: str) -> float:
+    card = (CHECKPOINT / "README.md").read_text()
+    match = re.search(rf"^{key}:\s*([0-9.]+)\s*$", card, re.MULTILINE)
+    assert match, f"model card lacks a '{key}: X' line"
+    return float(match.group(1))
+
+
+def test_committed_checkpoint_loads_offline_strictly(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert (CHECKPOINT / "model.safetensors").stat().st_size < 1_000_000
+    model = load_model(CHECKPOINT)
+    assert model(torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28)).shape == (2, 1, 28, 28)
+
+
+def test_evaluate_command_reaches_the_model_card_metrics(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    figure = tmp_path / "grid.png"
+    argv = ["digits", "evaluate", "--checkpoint", str(CHECKPOINT), "--json"]
+    status = cli.main([*argv, "--overlays", "200", "--figure", str(figure), "--device", "cpu"])
+    assert status == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["n_present"] + scores["n_absent"] == 200 and scores["n_absent"] > 0
+    assert scores["mean_iou"] >= _model_card_value("min_test_iou") - IOU_TOLERANCE
+    assert scores["mean_dice"] >= scores["mean_iou"]
+    assert scores["absent_fp_rate"] <= _model_card_value("max_absent_fp_rate") + FP_TOLERANCE
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
