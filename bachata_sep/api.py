@@ -146,7 +146,8 @@ def _separate_batch(
     into the stems with crossfade weights."""
     spec = separator.spec
     universal = np.stack([universal_clip(song.mono_excerpt(s), spec) for s in batch_segments])
-    batch = ClipBatch(heatmap(model_magnitude(universal, spec)), batch_segments, song.sample_rate)
+    magnitudes = model_magnitude(universal, spec)
+    batch = ClipBatch(magnitudes, heatmap(magnitudes), batch_segments, song.sample_rate)
     masks = separator.masks(batch, queries)
     stacked = torch.stack([masks[name] for name in stems])
     n_fft, hop_length = full_resolution_stft_size(song.sample_rate)

@@ -15,7 +15,12 @@ import numpy as np
 from . import api
 from .audio import output_subtype, read_audio, write_audio
 from .errors import BadInputError
+from .evaluate import evaluate, results_figure
+from .model import ModelSeparator
+from .plots import save_png
+from .pretrained import CHECKPOINTS
 from .spec import INSTRUMENTS
+from .train import TrainConfig, train
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +50,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     beats.add_argument("input", type=Path, metavar="INPUT")
     beats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     beats.set_defaults(run=run_beats)
+
+    train = subparsers.add_parser(
+        "train",
+        help="train one instrument model on a loop library",
+        description="Train a query-conditioned U-Net for one instrument (any name, e.g. "
+        "maracas) from LIB/<instrument>/<section>/*.wav; runs unchanged under torchrun.",
+    )
+    train.add_argument("--instrument", required=True)
+    train.add_argument("--library", type=Path, required=True, metavar="LIB")
+    train.add_argument(
+        "--validation-library",
+        type=Path,
+        metavar="LIB",
+        help="default: the 'valid' split of --library",
+    )
+    train.add_argument("-o", "--out", type=Path, required=True, metavar="DIR")
+    defaults = TrainConfig(instrument="", library=Path(), out=Path())
+    for name in (
+        "steps",
+        "batch_size",
+        "learning_rate",
+        "seed",
+        "validation_every",
+        "validation_size",
+        "absent_rate",
+        "base_channels",
+        "depth",
+        "frequency_pool",
+        "workers",
+    ):
+        value = getattr(defaults, name)
+        train.add_argument(
+            f"--{name.replace('_', '-')}", type=type(value), default=value, help=f"default: {value}"
+        )
+    train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
+    train.add_argument("--residual", action="store_true", help="residual U-Net blocks")
+    train.add_argument("--resume", action="store_true", help="continue from DIR's last state")
+    train.set_defaults(run=run_train)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="score the models on held-out rendered songs (SI-SDR, baseline, oracle)",
+    )
+    evaluate.add_argument("--checkpoints", type=Path, default=CHECKPOINTS, metavar="DIR")
+    evaluate.add_argument("--songs", type=int, default=6, help="test songs (default: 6)")
+    evaluate.add_argument("--duration", type=float, default=30.0, help="seconds per song")
+    evaluate.add_argument("--clips-only", action="store_true", help="skip the full-song runs")
+    evaluate.add_argument("--figure", type=Path, help="also save the heatmap figure (PNG)")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.set_defaults(run=run_evaluate)
 
 
 def run_separate(args: argparse.Namespace) -> int:
@@ -87,6 +142,43 @@ def run_beats(args: argparse.Namespace) -> int:
         for time, number in zip(grid.beats, beat_numbers, strict=True):
             print(f"{time:.3f}\t{number}")
     return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    fields = {name: value for name, value in vars(args).items() if name not in ("run", "command")}
+    best = train(TrainConfig(**fields))
+    if best:
+        print(json.dumps(best))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    separator = ModelSeparator.from_folder(args.checkpoints)
+    report = evaluate(
+        separator, separator.instruments, args.songs, args.duration, not args.clips_only
+    )
+    report["checkpoints"] = str(args.checkpoints)
+    if args.figure:
+        save_png(results_figure(separator, separator.instruments), args.figure)
+    print(json.dumps(report, indent=2) if args.json else _results_table(report))
+    return 0
+
+
+def _results_table(report: dict) -> str:
+    lines = []
+    for setting in ("aligned_clips", "full_song"):
+        if not report[setting]:
+            continue
+        lines.append(f"{setting.replace('_', ' ')}: SI-SDRi in dB over the mixture")
+        lines.append("instrument  mixture SI-SDR  baseline  model  oracle  model/oracle")
+        for name, summary in report[setting].items():
+            gain = summary["si_sdri"]
+            lines.append(
+                f"{name:<10}  {summary['si_sdr']['mixture']:14.2f}  {gain['baseline']:8.2f}"
+                f"  {gain['model']:5.2f}  {gain['oracle']:6.2f}"
+                f"  {summary['model_share_of_oracle']:12.0%}"
+            )
+    return "\n".join(lines)
 
 
 def _beat_numbers(beat_times: np.ndarray, downbeat_times: np.ndarray) -> list[int]:

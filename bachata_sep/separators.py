@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import librosa
 import numpy as np
 import torch
 
@@ -27,8 +28,10 @@ from .transforms import model_magnitude, universal_clip
 
 @dataclass(frozen=True)
 class ClipBatch:
-    """Clips of one song: model-domain heatmaps ``(B, F, T)`` and where each clip lies."""
+    """Clips of one song: model-domain magnitudes and heatmaps ``(B, F, T)`` and where
+    each clip lies in the song."""
 
+    magnitudes: torch.Tensor
     heatmaps: torch.Tensor
     segments: Sequence[Segment]
     sample_rate: int
@@ -62,6 +65,46 @@ class IdentitySeparator:
         self, batch: ClipBatch, queries: Mapping[str, torch.Tensor | None]
     ) -> dict[str, torch.Tensor]:
         return {name: torch.ones_like(batch.heatmaps) for name in queries}
+
+
+class BaselineSeparator:
+    """A plain DSP baseline with no learning and no query: harmonic/percussive separation
+    (librosa's median-filter HPSS) plus fixed bands. Models must beat it, because SI-SDRi
+    alone flatters quiet sources that a filter already isolates."""
+
+    BANDS: dict[str, tuple[str, float, float]] = {
+        "bass": ("all", 0.0, 200.0),
+        "guira": ("percussive", 4000.0, float("inf")),
+        "bongo": ("percussive", 150.0, 1500.0),
+        "guitar": ("harmonic", 200.0, 5000.0),
+    }
+
+    def __init__(self, spec: ClipSpec | None = None) -> None:
+        self.spec = spec or ClipSpec()
+
+    def supports(self, instrument: str) -> bool:
+        return instrument in self.BANDS
+
+    def masks(
+        self, batch: ClipBatch, queries: Mapping[str, torch.Tensor | None]
+    ) -> dict[str, torch.Tensor]:
+        magnitudes = batch.magnitudes.numpy()
+        harmonic, percussive = zip(
+            *(librosa.decompose.hpss(magnitude, mask=True) for magnitude in magnitudes),
+            strict=True,
+        )
+        components = {
+            "all": np.ones_like(magnitudes),
+            "harmonic": np.stack(harmonic),
+            "percussive": np.stack(percussive),
+        }
+        frequencies = np.arange(self.spec.n_bins) * self.spec.sample_rate / self.spec.n_fft
+        masks = {}
+        for name in queries:
+            component, low, high = self.BANDS[name]
+            band = ((frequencies >= low) & (frequencies < high)).astype(np.float32)
+            masks[name] = torch.from_numpy(components[component] * band[:, None]).float()
+        return masks
 
 
 class OracleSeparator:

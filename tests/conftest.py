@@ -88,3 +88,14 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     reference, estimate = reference.ravel().astype(np.float64), estimate.ravel().astype(np.float64)
     target = np.dot(estimate, reference) / np.dot(reference, reference) * reference
     return float(10 * np.log10(np.sum(target**2) / np.sum((estimate - target) ** 2)))
+
+
+@pytest.fixture(scope="session")
+def small_loop_library(tmp_path_factory):
+    """A rendered loop library with train and valid splits (2 short songs each)."""
+    from bachata_sep.data.loops import render_library
+
+    root = tmp_path_factory.mktemp("loops")
+    for split in ("train", "valid"):
+        render_library(root, songs=2, timbres=split, duration=12.0, loops_per_section=2)
+    return root

@@ -53,7 +53,7 @@ def test_model_separator_from_folder(tmp_path):
     separator = ModelSeparator.from_folder(tmp_path)
     assert separator.instruments == ("bass", "maracas")
     assert separator.references["maracas"].shape == (3, SPEC.n_bins, SPEC.n_frames)
-    batch = ClipBatch(torch.rand(4, SPEC.n_bins, SPEC.n_frames), [Segment(0, 1)] * 4, 44100)
+    batch = ClipBatch(*torch.rand(2, 4, SPEC.n_bins, SPEC.n_frames), [Segment(0, 1)] * 4, 44100)
     user_query = torch.rand(2, SPEC.n_bins, SPEC.n_frames)
     masks = separator.masks(batch, {"bass": None, "maracas": user_query})
     assert set(masks) == {"bass", "maracas"}

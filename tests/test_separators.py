@@ -10,7 +10,7 @@ from bachata_sep.spec import ClipSpec
 
 
 def _batch(spec: ClipSpec, segments: list[Segment]) -> ClipBatch:
-    return ClipBatch(torch.rand(len(segments), spec.n_bins, spec.n_frames), segments, 44100)
+    return ClipBatch(*torch.rand(2, len(segments), spec.n_bins, spec.n_frames), segments, 44100)
 
 
 def test_identity_masks_are_ones_for_every_requested_instrument():
@@ -44,3 +44,16 @@ def test_oracle_keeps_what_the_stems_do_not_cover_as_a_source():
     mask = only_bass.masks(_batch(only_bass.spec, [Segment(0, 80000)]), {"bass": None})["bass"]
     assert float(mask.mean()) < 0.5
     assert np.isfinite(mask.numpy()).all()
+
+
+def test_baseline_masks_follow_their_bands():
+    from bachata_sep.separators import BaselineSeparator
+
+    baseline = BaselineSeparator()
+    spec = baseline.spec
+    masks = baseline.masks(_batch(spec, [Segment(0, 1000)] * 2), dict.fromkeys(baseline.BANDS))
+    hz = np.arange(spec.n_bins) * spec.sample_rate / spec.n_fft
+    assert bool((masks["bass"][:, hz < 200] == 1).all()) and not masks["bass"][:, hz >= 200].any()
+    assert not masks["guira"][:, hz < 4000].any()
+    assert not masks["bongo"][:, (hz < 150) | (hz >= 1500)].any()
+    assert float(masks["guitar"].max()) <= 1.0 and not baseline.supports("maracas")

@@ -1,0 +1,217 @@
+"""Evaluation on held-out rendered songs: our models next to the mixture, a plain DSP
+baseline and the oracle ideal ratio mask, per instrument, in SI-SDR and SI-SDRi.
+
+Two settings, as the models are used:
+- *aligned clips*: the songs' true bars, stretched to the universal clip, scored in the
+  model domain (what the model itself achieves);
+- *full song*: the whole pipeline (beat tracking → clips → stretch → masks → back to the
+  song's own rate and length), scored on the complete stereo stem.
+
+The test songs use unseen seeds and the test timbres only (the held-out procedural
+presets and the MuseScore General SoundFont), so no model has heard them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from .api import separate
+from .audio import to_mono
+from .clips import Segment, excerpt
+from .data.song import Song, render_song
+from .data.timbres import SEED_RANGES
+from .metrics import si_sdr
+from .plots import draw_heatmap
+from .separators import BaselineSeparator, ClipBatch, OracleSeparator, Separator
+from .spec import ClipSpec
+from .transforms import heatmap, istft, model_magnitude, stft, universal_clip
+
+TEST_SOURCES = ("musescore", "mixed", "procedural")
+FIRST_TEST_SEED = SEED_RANGES["test"].start + 500
+METHODS = ("mixture", "baseline", "model", "oracle")
+# Bars where the target is this far below its own loudest bar are silent for it: SI-SDR
+# of a silent reference means nothing, so those bars are not scored.
+SILENT_BAR_DB = -30.0
+
+
+@dataclass(frozen=True)
+class TestSong:
+    seed: int
+    source: str
+
+
+def test_songs(count: int) -> list[TestSong]:
+    """The fixed held-out test set: ``count`` seeds cycling over the test timbre sources."""
+    return [
+        TestSong(FIRST_TEST_SEED + index, TEST_SOURCES[index % len(TEST_SOURCES)])
+        for index in range(count)
+    ]
+
+
+def evaluate(
+    separator: Separator,
+    instruments: Iterable[str],
+    songs: int = 6,
+    duration: float = 30.0,
+    full_song: bool = True,
+) -> dict:
+    """Mean SI-SDR per method and instrument, and SI-SDRi over the mixture, for both
+    settings; plus the model's share of the oracle's improvement."""
+    instruments = tuple(instruments)
+    clip_scores: dict = defaultdict(lambda: defaultdict(list))
+    song_scores: dict = defaultdict(lambda: defaultdict(list))
+    for test_song in tqdm(test_songs(songs), desc="Evaluating", unit="song"):
+        song = render_song(test_song.seed, test_song.source, duration)
+        separators = _separators(separator, song)
+        for name, values in score_clips(song, separators, instruments).items():
+            for method, scores in values.items():
+                clip_scores[name][method].extend(scores)
+        if full_song:
+            for method, method_separator in separators.items():
+                stems = _full_song(song, method_separator, instruments)
+                for name in instruments:
+                    song_scores[name][method].append(
+                        float(si_sdr(song.stems[name], stems[name]).mean())
+                    )
+    report = {
+        "songs": [vars(s) for s in test_songs(songs)],
+        "duration_s": duration,
+        "metric": "SI-SDR (dB), mean over scored items",
+        "aligned_clips": {},
+        "full_song": {},
+    }
+    for setting, scores in (("aligned_clips", clip_scores), ("full_song", song_scores)):
+        for name in instruments:
+            if name in scores:
+                report[setting][name] = summarise(scores[name])
+    return report
+
+
+def summarise(scores: dict[str, list[float]]) -> dict:
+    """Means, improvements over the mixture, and the model's share of the oracle's gain."""
+    means = {method: float(np.mean(values)) for method, values in scores.items()}
+    summary = {"items": len(scores["mixture"]), "si_sdr": means}
+    summary["si_sdri"] = {
+        method: means[method] - means["mixture"] for method in METHODS if method != "mixture"
+    }
+    oracle_gain = summary["si_sdri"]["oracle"]
+    summary["model_share_of_oracle"] = (
+        summary["si_sdri"]["model"] / oracle_gain if oracle_gain > 0 else float("nan")
+    )
+    return summary
+
+
+def score_clips(
+    song: Song, separators: dict[str, Separator | None], instruments: tuple[str, ...]
+) -> dict[str, dict[str, list[float]]]:
+    """SI-SDR of every method on every scored bar of the song, in the model domain."""
+    spec = next(s for s in separators.values() if s is not None).spec
+    universal, targets, segments = _aligned_bars(song, spec, instruments)
+    spectrum = stft(torch.from_numpy(universal), spec.n_fft, spec.hop_length)
+    magnitudes = spectrum.abs()
+    batch = ClipBatch(magnitudes, heatmap(magnitudes), segments, song.sample_rate)
+    scores: dict = defaultdict(lambda: defaultdict(list))
+    masks = {
+        method: (
+            {name: torch.ones_like(magnitudes) for name in instruments}
+            if method_separator is None
+            else method_separator.masks(batch, dict.fromkeys(instruments))
+        )
+        for method, method_separator in separators.items()
+    }
+    for name in instruments:
+        target = torch.from_numpy(targets[name])
+        audible = _audible(targets[name])
+        for method, method_masks in masks.items():
+            estimate = istft(
+                spectrum * method_masks[name], spec.n_fft, spec.hop_length, spec.length
+            )
+            scores[name][method].extend(si_sdr(target[audible], estimate[audible]).tolist())
+    return scores
+
+
+def results_figure(
+    separator: Separator, instruments: tuple[str, ...], examples: int = 5, duration: float = 30.0
+) -> Figure:
+    """The research's figure: ground-truth vs predicted heatmaps, one row per example bar
+    and two columns per instrument."""
+    spec = separator.spec
+    figure = Figure(figsize=(3.2 * len(instruments), 1.6 * examples), layout="constrained")
+    axes = figure.subplots(examples, 2 * len(instruments), squeeze=False)
+    for row, test_song in enumerate(test_songs(examples)):
+        song = render_song(test_song.seed, test_song.source, duration)
+        universal, targets, segments = _aligned_bars(song, spec, instruments)
+        middle = len(segments) // 2
+        magnitude = model_magnitude(universal[middle : middle + 1], spec)
+        batch = ClipBatch(
+            magnitude, heatmap(magnitude), segments[middle : middle + 1], song.sample_rate
+        )
+        masks = separator.masks(batch, dict.fromkeys(instruments))
+        seconds = spec.length / spec.sample_rate
+        for column, name in enumerate(instruments):
+            truth = heatmap(model_magnitude(targets[name][middle], spec)).numpy()
+            predicted = heatmap(masks[name][0] * magnitude[0]).numpy()
+            for offset, (values, label) in enumerate(((truth, "truth"), (predicted, "predicted"))):
+                cell = axes[row, 2 * column + offset]
+                draw_heatmap(cell, values, seconds, spec.sample_rate / 2)
+                cell.set_title(f"{name} {label}" if row == 0 else "", fontsize=9)
+                cell.set_xlabel("")
+                cell.set_ylabel("")
+    return figure
+
+
+def _separators(separator: Separator, song: Song) -> dict[str, Separator | None]:
+    """The methods compared, in the order reported; ``None`` is the mixture itself."""
+    return {
+        "mixture": None,
+        "baseline": BaselineSeparator(separator.spec),
+        "model": separator,
+        "oracle": OracleSeparator(song.stems, song.mixture, separator.spec),
+    }
+
+
+def _aligned_bars(
+    song: Song, spec: ClipSpec, instruments: tuple[str, ...]
+) -> tuple[np.ndarray, dict[str, np.ndarray], list[Segment]]:
+    """Every full bar of the song by its true downbeats: the mono mixture and each target,
+    stretched to the universal clip."""
+    rate = song.sample_rate
+    downbeats = np.round(np.array(song.annotations["downbeats"]) * rate).astype(int)
+    downbeats = downbeats[downbeats <= song.mixture.shape[-1]]
+    segments = [Segment(int(a), int(b)) for a, b in zip(downbeats[:-1], downbeats[1:], strict=True)]
+    mixture = to_mono(song.mixture)
+    universal = np.stack([universal_clip(excerpt(mixture, s.start, s.end), spec) for s in segments])
+    targets = {
+        name: np.stack(
+            [
+                universal_clip(excerpt(to_mono(song.stems[name]), s.start, s.end), spec)
+                for s in segments
+            ]
+        )
+        for name in instruments
+    }
+    return universal, targets, segments
+
+
+def _audible(clips: np.ndarray) -> np.ndarray:
+    level = 10 * np.log10(np.square(clips).mean(axis=-1) + 1e-12)
+    return level > level.max() + SILENT_BAR_DB
+
+
+def _full_song(song: Song, separator: Separator | None, instruments: tuple[str, ...]) -> dict:
+    if separator is None:
+        return dict.fromkeys(instruments, song.mixture)
+    return separate(
+        song.mixture,
+        sr=song.sample_rate,
+        instruments=instruments,
+        separator=separator,
+        progress=False,
+    )

@@ -1,0 +1,243 @@
+"""Train one instrument model on (mixture, ground truth, query) triplets made on the fly.
+
+    bachata-sep train --instrument bongo --library data/loops -o checkpoints/bongo
+
+Step ``s`` uses triplets ``s*B .. (s+1)*B - 1`` of one seeded stream, so a resumed run sees
+the batches an uninterrupted one would have; under ``torchrun`` each process takes its
+own slice of every batch. The loss is the L1 distance between the masked mixture
+magnitude and the target magnitude, relative to the mixture's level; validation reports
+SI-SDR improvement of the waveform estimate (mask on the complex STFT, then iSTFT).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, default_collate
+from tqdm.auto import tqdm
+
+from .audio import write_audio
+from .data.loops import load_library
+from .data.triplets import TripletDataset
+from .errors import BadInputError
+from .metrics import si_sdr
+from .model import REFERENCE_CLIP, InstrumentModel
+from .spec import ClipSpec
+from .training import (
+    LOG_FILE,
+    append_log,
+    cosine_learning_rate,
+    finish_distributed,
+    init_distributed,
+    load_state,
+    pick_device,
+    save_state,
+)
+from .transforms import istft, stft
+
+LOG_COLUMNS = (
+    "step",
+    "loss",
+    "val_si_sdri_db",
+    "val_si_sdr_db",
+    "val_absent_residual_db",
+    "elapsed_s",
+)
+REFERENCE_BARS = 4
+
+
+@dataclass
+class TrainConfig:
+    instrument: str
+    library: Path
+    out: Path
+    validation_library: Path | None = None
+    steps: int = 2000
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    validation_every: int = 200
+    validation_size: int = 96
+    absent_rate: float = 0.1
+    base_channels: int = 16
+    depth: int = 4
+    frequency_pool: int = 4
+    residual: bool = False
+    workers: int = 1
+
+    def model_config(self) -> dict:
+        return {
+            "instrument": self.instrument,
+            "spec": ClipSpec().to_dict(),
+            "frequency_pool": self.frequency_pool,
+            "unet": {
+                "base_channels": self.base_channels,
+                "depth": self.depth,
+                "residual": self.residual,
+            },
+        }
+
+
+def magnitude_loss(mask: torch.Tensor, mixture: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean |mask·|X| − |S|| per item, divided by the item's mean |X| (level-invariant)."""
+    level = mixture.mean(dim=(-2, -1)) + 1e-6
+    return ((mask * mixture - target).abs().mean(dim=(-2, -1)) / level).mean()
+
+
+@torch.no_grad()
+def validate(model: InstrumentModel, items: dict[str, torch.Tensor], spec: ClipSpec) -> dict:
+    """SI-SDR(i) of waveform estimates on present targets; leftover level on absent ones."""
+    model.eval()
+    masks = torch.cat(
+        [
+            model(items["mixture_heatmap"][i : i + 16, 0], items["query_heatmap"][i : i + 16, :, 0])
+            for i in range(0, len(items["mixture"]), 16)
+        ]
+    )
+    spectrum = stft(items["mixture"], spec.n_fft, spec.hop_length)
+    estimate = istft(spectrum * masks, spec.n_fft, spec.hop_length, spec.length)
+    present = items["present"] > 0
+    scores = {"val_si_sdr_db": math.nan, "val_si_sdri_db": math.nan}
+    if present.any():
+        target, mixture = items["target"][present], items["mixture"][present]
+        achieved = si_sdr(target, estimate[present])
+        scores["val_si_sdr_db"] = float(achieved.mean())
+        scores["val_si_sdri_db"] = float((achieved - si_sdr(target, mixture)).mean())
+    absent = ~present
+    scores["val_absent_residual_db"] = (
+        float(
+            10
+            * torch.log10(
+                estimate[absent].square().mean() / items["mixture"][absent].square().mean() + 1e-10
+            )
+        )
+        if absent.any()
+        else math.nan
+    )
+    return scores
+
+
+def train(config: TrainConfig) -> dict[str, float]:
+    """Run (or resume) training; returns the best validation scores (on the main process;
+    other ``torchrun`` processes return an empty dict)."""
+    torch.manual_seed(config.seed)
+    device = pick_device(config.device)
+    distributed = init_distributed(device)
+    spec = ClipSpec()
+    library = load_library(config.library, spec)
+    validation_library = (
+        library
+        if config.validation_library is None
+        else load_library(config.validation_library, spec)
+    )
+    stream = _dataset(library, "train", config, config.steps * config.batch_size, config.seed)
+    validation_set = _dataset(
+        validation_library, "valid", config, config.validation_size, config.seed + 1
+    )
+    validation_items = {
+        key: value.to(device)
+        for key, value in default_collate(
+            [validation_set[i] for i in range(len(validation_set))]
+        ).items()
+    }
+
+    model = InstrumentModel(**config.model_config()).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
+    config.out.mkdir(parents=True, exist_ok=True)
+    start, best, elapsed = 0, {"val_si_sdri_db": -math.inf}, 0.0
+    if config.resume:
+        start, best, elapsed = load_state(config.out, model, optimizer)
+    elif distributed.is_main and (config.out / LOG_FILE).exists():
+        (config.out / LOG_FILE).unlink()
+    trained = DistributedDataParallel(model) if distributed.world_size > 1 else model
+    began = time.monotonic() - elapsed
+    share = config.batch_size // distributed.world_size
+    progress = tqdm(
+        range(start, config.steps),
+        initial=start,
+        total=config.steps,
+        unit="step",
+        disable=not distributed.is_main,
+    )
+    running = math.nan
+    batches = iter(_loader(stream, config, distributed, start, share))
+    for step in progress:
+        model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_learning_rate(config.learning_rate, step, config.steps)
+        batch = next(batches)
+        # Heatmaps are (B, 1, F, T): one mixture channel, and one query clip per item.
+        mask = trained(batch["mixture_heatmap"][:, 0].to(device), batch["query_heatmap"].to(device))
+        loss = magnitude_loss(
+            mask, batch["mixture_magnitude"].to(device), batch["target_magnitude"].to(device)
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running = loss.item() if math.isnan(running) else 0.95 * running + 0.05 * loss.item()
+        progress.set_postfix(loss=f"{running:.3f}", best=f"{best['val_si_sdri_db']:.2f} dB")
+        last = step + 1 == config.steps
+        if distributed.is_main and ((step + 1) % config.validation_every == 0 or last):
+            scores = validate(model, validation_items, spec)
+            row = {
+                "step": step + 1,
+                "loss": running,
+                **scores,
+                "elapsed_s": time.monotonic() - began,
+            }
+            append_log(config.out, row, LOG_COLUMNS)
+            if scores["val_si_sdri_db"] > best["val_si_sdri_db"]:
+                best = {key: float(value) for key, value in row.items()}
+                model.save_pretrained(config.out)
+                save_reference(config.out, library, config.instrument, spec)
+            save_state(config.out, model, optimizer, step + 1, best, row["elapsed_s"])
+    finish_distributed(distributed)
+    return best if distributed.is_main else {}
+
+
+def save_reference(out: Path, library, instrument: str, spec: ClipSpec) -> None:
+    """The default query: the loudest few training clips of the instrument, back to back."""
+    pool = library.select(instrument=instrument, split="train")
+    clips = np.asarray(library.clips[pool])
+    loudest = np.argsort(-np.square(clips).mean(axis=1))[:REFERENCE_BARS]
+    write_audio(
+        out / REFERENCE_CLIP,
+        np.concatenate(clips[np.sort(loudest)])[None],
+        spec.sample_rate,
+        "PCM_16",
+    )
+
+
+def _loader(
+    stream: TripletDataset, config: TrainConfig, distributed, start: int, share: int
+) -> DataLoader:
+    """Batches of this process's slice of steps ``start..steps``, built by worker processes
+    (one torch thread each) while the model trains."""
+    indices = [
+        step * config.batch_size + distributed.rank * share + offset
+        for step in range(start, config.steps)
+        for offset in range(share)
+    ]
+    return DataLoader(
+        stream,
+        batch_size=share,
+        sampler=indices,
+        num_workers=config.workers,
+        persistent_workers=False,
+    )
+
+
+def _dataset(library, split: str, config: TrainConfig, size: int, seed: int) -> TripletDataset:
+    if not len(library.select(instrument=config.instrument, split=split)):
+        raise BadInputError(f"the {split} split of the library has no {config.instrument!r} loops")
+    return TripletDataset(
+        library, split, (config.instrument,), size, seed, absent_rate=config.absent_rate
+    )
