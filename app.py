@@ -93,8 +93,8 @@ def separate_song(
     progress: gr.Progress = gr.Progress(track_tqdm=True),
 ) -> list:
     """Separate an uploaded song. Returns the waveform with beats, the mixture heatmap,
-    then per instrument (its row's visibility, heatmap, stem), the zip of all stems, the
-    song's details for rating, and cleared rating choices."""
+    then per instrument (its row's visibility, heatmap, stem), the zip of all stems and the
+    song's details for rating. Everything is plain data, so cached examples replay it."""
     if not song_path:
         raise gr.Error("Upload a song first (or pick an example).")
     chosen = [name for name in INSTRUMENTS if name in (instruments or [])]
@@ -148,8 +148,7 @@ def separate_song(
         "separator_source": LOADED.source,
         "instruments": chosen,
     }
-    cleared_ratings = [None] * (1 + len(INSTRUMENTS))
-    return [*pictures, *rows, str(archive), result, *cleared_ratings]
+    return [*pictures, *rows, str(archive), result]
 
 
 def save_rating(
@@ -312,7 +311,7 @@ def build_demo() -> gr.Blocks:
                     )
                     rate_button = gr.Button("Save rating", elem_id="rate")
                     status = gr.Markdown(elem_id="rating-status")
-            result = gr.State(None)
+            result = gr.JSON(visible=False, label="separation")
             song_inputs = [song, instruments, *references]
             outputs = [
                 waveform,
@@ -320,14 +319,12 @@ def build_demo() -> gr.Blocks:
                 *instrument_outputs,
                 stems_zip,
                 result,
-                overall,
-                *verdicts,
             ]
             songs = example_songs()
             if songs:
                 gr.Examples(
-                    [[str(path), list(INSTRUMENTS), *[None] * len(INSTRUMENTS)] for path in songs],
-                    inputs=song_inputs,
+                    [[str(path), list(INSTRUMENTS)] for path in songs],
+                    inputs=[song, instruments],
                     outputs=outputs,
                     fn=separate_song,
                     cache_examples=cache_examples(),
@@ -357,6 +354,12 @@ def build_demo() -> gr.Blocks:
 
         separate_button.click(
             separate_song, inputs=song_inputs, outputs=outputs, api_name="separate_song"
+        )
+        song.change(
+            lambda: [None] * (1 + len(INSTRUMENTS)),
+            outputs=[overall, *verdicts],
+            api_visibility="private",
+            queue=False,
         )
 
         def rate(

@@ -59,7 +59,7 @@ def test_separation_gives_pictures_players_and_a_zip(identity, song):
     path, mixture = song
     outputs = app.separate_song(str(path), ["bass", "guitar"], progress=_no_progress)
     waveform, mixture_heatmap, *rows = outputs[: 2 + 3 * len(INSTRUMENTS)]
-    archive, result, *cleared = outputs[2 + 3 * len(INSTRUMENTS) :]
+    archive, result = outputs[2 + 3 * len(INSTRUMENTS) :]
     assert waveform.ndim == 3 and mixture_heatmap.ndim == 3
     for index, name in enumerate(INSTRUMENTS):
         column, heatmap, player = rows[3 * index : 3 * index + 3]
@@ -75,7 +75,6 @@ def test_separation_gives_pictures_players_and_a_zip(identity, song):
         assert sorted(stems.namelist()) == ["my song/bass.wav", "my song/guitar.wav"]
     assert result["song_name"] == "my song.wav" and result["instruments"] == ["bass", "guitar"]
     assert result["separator_source"] == "identity (test)"
-    assert cleared == [None] * (1 + len(INSTRUMENTS))
 
 
 def test_reference_clip_is_used_and_checked(identity, song, tmp_path):
@@ -253,7 +252,11 @@ def test_served_app_separates_an_example_and_keeps_its_rating_across_a_restart(t
         outputs = job.result(timeout=SEPARATION_SECONDS)
         players = [outputs[3 + 2 * index] for index in range(len(INSTRUMENTS))]
         assert all(Path(player).stat().st_size > 0 for player in players)
-        message, _, _ = client.predict("good", "fair", "poor", "good", "fair", api_name="/rate")
+        result = outputs[-1]
+        assert result["song_name"] == "test-song"  # the demo song's folder, not "mixture"
+        message, _, _ = client.predict(
+            result, "good", "fair", "poor", "good", "fair", api_name="/rate"
+        )
         assert "test-song" in message
     with running_app(tmp_path, **environment) as url:
         songs, counts = Client(url, verbose=False).predict(api_name="/ratings")
