@@ -63,6 +63,11 @@ def cache_examples() -> bool:
     return os.environ.get(CACHE_EXAMPLES_VARIABLE, "1").lower() not in ("0", "false", "no")
 
 
+def available_instruments() -> list[str]:
+    """The instruments the loaded weights can separate (trained models may cover a few)."""
+    return [name for name in INSTRUMENTS if LOADED.separator.supports(name)]
+
+
 def example_songs() -> list[Path]:
     """``examples/<song>/mixture.*`` (or the folder in ``$BACHATA_SEP_EXAMPLES``)."""
     folder = Path(os.environ.get(EXAMPLES_VARIABLE) or APP_FOLDER / "examples")
@@ -253,7 +258,9 @@ def build_demo() -> gr.Blocks:
                         elem_id="song",
                     )
                     instruments = gr.CheckboxGroup(
-                        list(INSTRUMENTS), value=list(INSTRUMENTS), label="Instruments"
+                        available_instruments(),
+                        value=available_instruments(),
+                        label="Instruments",
                     )
                     with gr.Accordion("Reference clips (optional)", open=False):
                         gr.Markdown(
@@ -278,7 +285,8 @@ def build_demo() -> gr.Blocks:
             instrument_outputs = []
             verdicts = []
             for name in INSTRUMENTS:
-                with gr.Column(visible=True) as row_column, gr.Row(equal_height=True):
+                visible = name in available_instruments()
+                with gr.Column(visible=visible) as row_column, gr.Row(equal_height=True):
                     heatmap = gr.Image(
                         label=f"{name} heatmap",
                         show_label=False,
@@ -323,7 +331,7 @@ def build_demo() -> gr.Blocks:
             songs = example_songs()
             if songs:
                 gr.Examples(
-                    [[str(path), list(INSTRUMENTS)] for path in songs],
+                    [[str(path), available_instruments()] for path in songs],
                     inputs=[song, instruments],
                     outputs=outputs,
                     fn=separate_song,

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import si_sdr, synthetic_song
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 import app
 from bachata_sep.beat_tracking import BeatGrid
@@ -146,6 +148,19 @@ def test_rating_needs_a_separation_and_a_verdict(tmp_path):
     assert counts[0] == ["overall", 0, 1, 0]
 
 
+def test_page_offers_what_the_weights_support_and_names_them(monkeypatch, tmp_path):
+    class BassOnly(IdentitySeparator):
+        def supports(self, instrument: str) -> bool:
+            return instrument == "bass"
+
+    monkeypatch.setattr(app, "LOADED", LoadedSeparator(BassOnly(), "bass-only weights"))
+    monkeypatch.setenv("BACHATA_SEP_RATINGS_DB", str(tmp_path / "ratings.sqlite3"))
+    blocks = app.build_demo().blocks.values()
+    (choices,) = [block.choices for block in blocks if isinstance(block, gr.CheckboxGroup)]
+    assert [value for _, value in choices] == ["bass"]
+    assert any("bass-only weights" in str(getattr(block, "value", "")) for block in blocks)
+
+
 def test_digits_tab_shows_overlay_query_and_prediction(tmp_path, monkeypatch):
     from bachata_sep.unet import ConditionedUNet
 
@@ -230,26 +245,25 @@ def running_app(folder: Path, **environment: str) -> Iterator[str]:
 
 
 def test_served_app_separates_an_example_and_keeps_its_rating_across_a_restart(tmp_path):
-    from gradio_client import Client, handle_file
-
     example = tmp_path / "examples" / "test-song" / "mixture.flac"
     write_song(example)
+    not_audio = tmp_path / "not-audio.wav"
+    not_audio.write_bytes(b"just text")
     environment = {
         app.EXAMPLES_VARIABLE: str(example.parents[1]),
         "BACHATA_SEP_RATINGS_DB": str(tmp_path / "data" / "ratings.sqlite3"),
     }
     with running_app(tmp_path, **environment) as url:
         client = Client(url, verbose=False)
-        job = client.submit(
-            handle_file(str(example)),
-            list(INSTRUMENTS),
-            None,
-            None,
-            None,
-            None,
-            api_name="/separate_song",
-        )
-        outputs = job.result(timeout=SEPARATION_SECONDS)
+        with pytest.raises(AppError, match="Cannot read not-audio.wav as audio"):
+            client.predict(handle_file(str(not_audio)), ["bass"], api_name="/separate_song")
+        jobs = [  # two users at once: both are served, one after the other
+            Client(url, verbose=False).submit(
+                handle_file(str(example)), ["bass"], api_name="/separate_song"
+            ),
+            client.submit(handle_file(str(example)), list(INSTRUMENTS), api_name="/separate_song"),
+        ]
+        outputs = [job.result(timeout=SEPARATION_SECONDS) for job in jobs][-1]
         players = [outputs[3 + 2 * index] for index in range(len(INSTRUMENTS))]
         assert all(Path(player).stat().st_size > 0 for player in players)
         result = outputs[-1]
