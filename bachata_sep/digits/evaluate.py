@@ -10,10 +10,11 @@ import numpy as np
 import torch
 
 from ..errors import BadInputError
+from ..training import pick_device
 from ..unet import ConditionedUNet
 from .data import OverlayTriplets, load_splits
 from .metrics import MASK_THRESHOLD, false_positive_pixels, per_item_scores, summarize
-from .train import pick_device, predict
+from .train import predict
 
 EVALUATION_SEED = 1234
 """Fixed, so that the same checkpoint always gets the same numbers."""

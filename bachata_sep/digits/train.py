@@ -6,8 +6,6 @@ run sees exactly the batches an uninterrupted one would have seen.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -15,19 +13,22 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 from torch.utils.data import default_collate
 from tqdm import tqdm
 
-from ..errors import BadInputError
+from ..training import (
+    LOG_FILE,
+    append_log,
+    cosine_learning_rate,
+    load_state,
+    pick_device,
+    save_state,
+)
 from ..unet import ConditionedUNet
 from .data import OverlayTriplets, load_splits
 from .metrics import summarize
 
-STATE_FILE = "training_state.safetensors"
-LOG_FILE = "training_log.csv"
 LOG_COLUMNS = ("step", "loss", "val_mean_iou", "val_mean_dice", "val_absent_fp_rate", "elapsed_s")
 
 DIGITS_MODEL = {"in_channels": 1, "base_channels": 16, "depth": 2, "embedding_dim": 64}
@@ -49,16 +50,6 @@ class TrainConfig:
     residual: bool = False
     mnist_dir: Path | None = None
     model: dict = field(default_factory=lambda: dict(DIGITS_MODEL))
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` means CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as error:
-        raise BadInputError(f"Unknown device {name!r}: use auto, cpu or cuda.") from error
 
 
 def mask_loss(logits: Tensor, mask: Tensor, present: Tensor) -> Tensor:
@@ -92,15 +83,6 @@ def predict(
     return torch.cat(outputs), torch.cat(masks), torch.cat(presence)
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Linear warm-up over 5% of the steps, then cosine decay to zero."""
-    warmup = max(1, config.steps // 20)
-    if step < warmup:
-        return config.learning_rate * (step + 1) / warmup
-    progress = (step - warmup) / max(1, config.steps - warmup)
-    return config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
-
-
 def train(config: TrainConfig) -> dict[str, float]:
     """Run (or resume) training; returns the best validation metrics."""
     torch.manual_seed(config.seed)
@@ -117,7 +99,7 @@ def train(config: TrainConfig) -> dict[str, float]:
     config.out.mkdir(parents=True, exist_ok=True)
     start, best, elapsed = 0, {"val_mean_iou": -1.0}, 0.0
     if config.resume:
-        start, best, elapsed = _load_state(config.out, model, optimizer)
+        start, best, elapsed = load_state(config.out, model, optimizer)
     elif (config.out / LOG_FILE).exists():
         (config.out / LOG_FILE).unlink()
 
@@ -127,7 +109,7 @@ def train(config: TrainConfig) -> dict[str, float]:
     for step in progress:
         model.train()
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, step)
+            group["lr"] = cosine_learning_rate(config.learning_rate, step, config.steps)
         first = step * config.batch_size
         batch = default_collate([stream[i] for i in range(first, first + config.batch_size)])
         overlay, query, mask, present = (tensor.to(device) for tensor in batch)
@@ -150,61 +132,9 @@ def train(config: TrainConfig) -> dict[str, float]:
                 },
                 "elapsed_s": time.monotonic() - began,
             }
-            _append_log(config.out, row)
+            append_log(config.out, row, LOG_COLUMNS)
             if row["val_mean_iou"] > best["val_mean_iou"]:
                 best = {key: float(value) for key, value in row.items()}
                 model.save_pretrained(config.out)
-            _save_state(config.out, model, optimizer, step + 1, best, row["elapsed_s"])
+            save_state(config.out, model, optimizer, step + 1, best, row["elapsed_s"])
     return best
-
-
-def _append_log(out: Path, row: dict[str, float]) -> None:
-    path = out / LOG_FILE
-    new = not path.exists()
-    with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, LOG_COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerow({key: round(value, 5) for key, value in row.items()})
-
-
-def _save_state(
-    out: Path,
-    model: ConditionedUNet,
-    optimizer: torch.optim.Optimizer,
-    step: int,
-    best: dict[str, float],
-    elapsed: float,
-) -> None:
-    """Last weights and AdamW moments as safetensors, counters as its JSON metadata."""
-    tensors = {f"model.{key}": value for key, value in model.state_dict().items()}
-    for index, state in optimizer.state_dict()["state"].items():
-        tensors.update({f"optimizer.{index}.{key}": value for key, value in state.items()})
-    tensors = {key: value.detach().cpu().contiguous() for key, value in tensors.items()}
-    metadata = {"step": str(step), "best": json.dumps(best), "elapsed_s": str(elapsed)}
-    save_file(tensors, out / STATE_FILE, metadata)
-
-
-def _load_state(
-    out: Path, model: ConditionedUNet, optimizer: torch.optim.Optimizer
-) -> tuple[int, dict[str, float], float]:
-    """Restore what ``_save_state`` wrote; returns (step, best metrics, elapsed seconds)."""
-    path = out / STATE_FILE
-    if not path.is_file():
-        raise BadInputError(f"Cannot resume: {path} does not exist (train without --resume).")
-    with safe_open(path, "pt") as handle:
-        metadata = handle.metadata()
-    tensors = load_file(path)
-    weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as error:
-        raise BadInputError(f"Cannot resume from {path}: it holds another model shape.") from error
-    state = optimizer.state_dict()
-    state["state"] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            state["state"].setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict(state)
-    return int(metadata["step"]), json.loads(metadata["best"]), float(metadata["elapsed_s"])
