@@ -19,6 +19,7 @@ from .evaluate import evaluate, results_figure
 from .model import ModelSeparator
 from .plots import save_png
 from .pretrained import CHECKPOINTS
+from .push import push
 from .spec import INSTRUMENTS
 from .train import TrainConfig, train
 
@@ -101,6 +102,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(run=run_evaluate)
 
+    push_parser = subparsers.add_parser(
+        "push", help="upload the models and their cards to the Hugging Face Hub"
+    )
+    push_parser.add_argument("--repo-id", required=True, metavar="USER/NAME")
+    push_parser.add_argument("--checkpoints", type=Path, default=CHECKPOINTS, metavar="DIR")
+    push_parser.add_argument("--private", action="store_true")
+    push_parser.set_defaults(run=run_push)
+
 
 def run_separate(args: argparse.Namespace) -> int:
     references = _parse_references(args.reference)
@@ -161,6 +170,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.figure:
         save_png(results_figure(separator, separator.instruments), args.figure)
     print(json.dumps(report, indent=2) if args.json else _results_table(report))
+    return 0
+
+
+def run_push(args: argparse.Namespace) -> int:
+    print(push(args.checkpoints, args.repo_id, args.private))
     return 0
 
 
