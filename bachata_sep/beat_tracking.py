@@ -1,9 +1,11 @@
 """Beat tracking and downbeat estimation, behind a small tracker interface.
 
-librosa finds the beats; the bar phase (which beat is "1") is chosen among the four
-candidates by musical evidence: harmony changes and low-frequency onsets on beat 1,
-and the bachata accent (bongo slap, güira) on beat 4. Songs without a measurable
-pulse (silence, ambience, speech) fall back to a fixed grid, with a warning.
+Bachata keeps a constant tempo, so the beats are one strictly periodic grid fitted to
+every onset of the song: a sparse intro gets its beats from the groove that follows.
+Which half-beat of that grid starts the bar is decided once for the whole song, by
+matching its bar-periodic accents (bass, bongo slap and güira on 4, chord changes on 1)
+to a template. Songs without a measurable pulse (silence, ambience, speech) fall back
+to a fixed grid, with a warning.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import numpy as np
 
 ANALYSIS_RATE = 22050
 HOP_LENGTH = 256
+FRAME_RATE = ANALYSIS_RATE / HOP_LENGTH
 N_FFT = 2048
 N_MELS = 64
 BEATS_PER_BAR = 4
+HALF_BEATS_PER_BAR = 2 * BEATS_PER_BAR
 FALLBACK_BPM = 130.0
 # Peak of the onset envelope's normalised autocorrelation over 60-200 BPM below which
 # we call the input pulseless (music measures > 0.3, noise and speech < 0.15).
@@ -31,8 +35,28 @@ MIN_BPM, MAX_BPM = 60.0, 200.0
 TEMPO_PRIOR_OCTAVES = 0.5
 # Silence put before the signal so that an onset at time zero has a "before" to rise from.
 LEAD_IN_SECONDS = 0.5
-# Frames quieter than this (relative to the loudest) count as silence around the song.
-SOUND_THRESHOLD_DB = -50.0
+# The autocorrelation tempo is within about 1 %; the period search covers twice that.
+PERIOD_SEARCH = 0.02
+# Candidate periods per search stage (a coarse pass, then a fine one around its best).
+PERIOD_CANDIDATES = 81
+# Fitting the grid to the onset peaks near its points: rounds, and how far (in periods)
+# from a grid point a peak may lie (a sixteenth note is 0.25 away).
+GRID_FIT_ROUNDS = 3
+SNAP_RADIUS = 1 / 6
+# Frames either side of a grid point searched for its onset peak (±23 ms).
+PEAK_RADIUS = 2
+# The song spans the first to the last sounding half-beat: one whose onset reaches this
+# fraction of the song's strong ones (90th percentile), which a final chord's ring does
+# not, and whose rise in power is within this many dB of theirs, which a quiet hum
+# before the music is not.
+SOUNDING_ONSET_FRACTION = 0.3
+SOUNDING_RISE_DB = -25.0
+STRONG_ONSET_PERCENTILE = 90
+# Mel-band edges (Hz) of the per-half-beat onset features: bass, guitar body, presence
+# (slaps, requinto) and the bright band of the güira.
+BAND_EDGES_HZ = (0.0, 200.0, 1000.0, 4000.0, ANALYSIS_RATE / 2)
+# Chroma ignores the bass, whose line anticipates the next chord half a beat before the bar.
+CHROMA_MIN_HZ = 200.0
 
 
 class BeatTrackingWarning(UserWarning):
@@ -89,43 +113,49 @@ def tempo_and_clarity(
 
 
 class LibrosaTracker:
-    """librosa's dynamic-programming beat tracker plus a bar-phase vote for downbeats."""
+    """A strictly periodic beat grid fitted to the whole song, and its bar position."""
 
     def __init__(self, start_bpm: float = FALLBACK_BPM) -> None:
         self.start_bpm = start_bpm
 
     def __call__(self, mono: np.ndarray, sample_rate: int) -> BeatGrid:
-        duration = len(mono) / sample_rate
-        signal = librosa.resample(
-            mono.astype(np.float32),
-            orig_sr=sample_rate,
-            target_sr=ANALYSIS_RATE,
-            res_type="soxr_hq",
-        )
-        signal = np.pad(signal, (int(LEAD_IN_SECONDS * ANALYSIS_RATE), 0))
-        features = spectral_features(signal)
+        try:
+            half_beats, evidence = self.half_beats(mono, sample_rate)
+        except PulselessError as error:
+            return _fallback(len(mono) / sample_rate, str(error))
+        downbeat = bar_position(evidence)
+        beats = half_beats[downbeat % 2 :: 2]
+        first_downbeat = (downbeat % HALF_BEATS_PER_BAR) // 2
+        return BeatGrid(beats=beats, downbeats=beats[first_downbeat::BEATS_PER_BAR])
+
+    def half_beats(self, mono: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+        """The sounding half-beats of the grid (seconds) and the bar evidence at each
+        (see ``half_beat_features``); raises ``PulselessError`` for music without a beat."""
+        features = spectral_features(analysis_signal(mono, sample_rate))
         onset_envelope = librosa.onset.onset_strength(S=features.mel_db, sr=ANALYSIS_RATE)
-        tempo, clarity = tempo_and_clarity(
-            onset_envelope, ANALYSIS_RATE / HOP_LENGTH, self.start_bpm
-        )
+        tempo, clarity = tempo_and_clarity(onset_envelope, FRAME_RATE, self.start_bpm)
         if clarity < MIN_PULSE_CLARITY:
-            return _fallback(duration, "no steady pulse found")
-        _, beat_frames = librosa.beat.beat_track(
-            onset_envelope=onset_envelope,
-            sr=ANALYSIS_RATE,
-            hop_length=HOP_LENGTH,
-            bpm=tempo,
-            trim=False,
-        )
-        beat_frames = _within_sound(beat_frames, features.energy)
-        if len(beat_frames) < MIN_BEATS:
-            return _fallback(duration, f"only {len(beat_frames)} beats found")
-        phase = bar_phase(features, beat_frames)
-        beats = (
-            librosa.frames_to_time(beat_frames, sr=ANALYSIS_RATE, hop_length=HOP_LENGTH)
-            - LEAD_IN_SECONDS
-        ).clip(0.0, None)
-        return BeatGrid(beats=beats, downbeats=beats[phase::BEATS_PER_BAR])
+            raise PulselessError("no steady pulse found")
+        period, phase = periodic_grid(onset_envelope, tempo)
+        rise = power_rise(features.mel_db)
+        grid = half_beat_grid(period, phase, len(onset_envelope))
+        half_beats = sounding(grid, onset_envelope, rise.sum(axis=0))
+        if len(half_beats) < 2 * MIN_BEATS:
+            raise PulselessError(f"only {len(half_beats) // 2} beats found")
+        evidence = half_beat_features(rise, features.chroma, onset_envelope, half_beats)
+        return _frames_to_seconds(half_beats), evidence
+
+
+class PulselessError(Exception):
+    """The input has no beat to track; the message says why."""
+
+
+def analysis_signal(mono: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The signal at the analysis rate, after a lead-in of silence."""
+    signal = librosa.resample(
+        mono.astype(np.float32), orig_sr=sample_rate, target_sr=ANALYSIS_RATE, res_type="soxr_hq"
+    )
+    return np.pad(signal, (int(LEAD_IN_SECONDS * ANALYSIS_RATE), 0))
 
 
 @dataclass(frozen=True)
@@ -134,74 +164,196 @@ class SpectralFeatures:
 
     mel_db: np.ndarray
     chroma: np.ndarray
-    energy: np.ndarray
 
 
 def spectral_features(signal: np.ndarray, chunk_frames: int = 4096) -> SpectralFeatures:
-    """Log-mel, chroma and frame energy from one STFT pass taken in chunks, so a long
+    """Log-mel and chroma from one STFT pass taken in chunks, so a long
     song never holds its whole spectrogram in memory."""
     padded = np.pad(signal, N_FFT // 2)
     n_frames = 1 + len(signal) // HOP_LENGTH
     mel_basis = librosa.filters.mel(sr=ANALYSIS_RATE, n_fft=N_FFT, n_mels=N_MELS)
     chroma_basis = librosa.filters.chroma(sr=ANALYSIS_RATE, n_fft=N_FFT, tuning=0.0)
-    mel, chroma, energy = [], [], []
+    chroma_basis[:, librosa.fft_frequencies(sr=ANALYSIS_RATE, n_fft=N_FFT) < CHROMA_MIN_HZ] = 0
+    mel, chroma = [], []
     for first in range(0, n_frames, chunk_frames):
         last = min(first + chunk_frames, n_frames)
         chunk = padded[first * HOP_LENGTH : (last - 1) * HOP_LENGTH + N_FFT]
         power = np.abs(librosa.stft(chunk, n_fft=N_FFT, hop_length=HOP_LENGTH, center=False)) ** 2
         mel.append(mel_basis @ power)
         chroma.append(librosa.util.normalize(chroma_basis @ power, norm=np.inf, axis=0))
-        energy.append(power.sum(axis=0))
     return SpectralFeatures(
         mel_db=librosa.power_to_db(np.concatenate(mel, axis=1)),
         chroma=np.concatenate(chroma, axis=1),
-        energy=np.concatenate(energy),
     )
 
 
-def bar_phase(features: SpectralFeatures, beat_frames: np.ndarray) -> int:
-    """Index (0-3) of the first beat that is a downbeat, by a vote of per-beat evidence."""
-    mel_db = features.mel_db
+# --- the beat grid ---------------------------------------------------------------------
+
+
+def periodic_grid(onset_envelope: np.ndarray, tempo: float) -> tuple[float, float]:
+    """Period and phase (in frames) of the constant-tempo grid that best fits the onsets.
+
+    The autocorrelation may mistake the dotted quarter of the 3-3-2 feel for the beat,
+    so the tempo 3/2 and 2/3 as fast compete too: the true beat folds the envelope into
+    the sharpest peak. A least-squares fit to the onset peaks near the grid then makes
+    the period and phase exact.
+    """
+    candidates = [
+        _sharpest_period(onset_envelope, FRAME_RATE * 60 / bpm)
+        for bpm in (tempo, tempo * 3 / 2, tempo * 2 / 3)
+        if MIN_BPM <= bpm <= MAX_BPM
+    ]
+    period = max(candidates, key=lambda candidate: _folded(onset_envelope, candidate).max())
+    folded = _folded(onset_envelope, period)
+    phase = (np.argmax(folded) + 0.5) * period / len(folded)
+    for _ in range(GRID_FIT_ROUNDS):
+        period, phase = _fit_to_peaks(onset_envelope, period, phase)
+    return period, phase
+
+
+def _sharpest_period(envelope: np.ndarray, period: float) -> float:
+    """The period near ``period`` whose folded envelope has the highest peak, found by a
+    coarse then a fine search."""
+    width = PERIOD_SEARCH
+    for _ in range(2):
+        candidates = period * (1 + np.linspace(-width, width, PERIOD_CANDIDATES))
+        period = max(candidates, key=lambda candidate: _folded(envelope, candidate).max())
+        width *= 2 / (PERIOD_CANDIDATES - 1)
+    return float(period)
+
+
+def _folded(envelope: np.ndarray, period: float) -> np.ndarray:
+    """The envelope summed over periods into one-frame phase bins, lightly smoothed."""
+    bins = int(round(period))
+    positions = np.arange(len(envelope)) % period
+    profile = np.bincount((positions * bins / period).astype(int), envelope, minlength=bins)
+    return profile + 0.5 * (np.roll(profile, 1) + np.roll(profile, -1))
+
+
+def _fit_to_peaks(envelope: np.ndarray, period: float, phase: float) -> tuple[float, float]:
+    """Period and phase of the line through the onset peaks nearest the grid points,
+    weighted by peak height so that loud beats count most (unchanged when too few peaks
+    pin the line down, as in a clip of a few beats)."""
+    points = np.arange(int(np.ceil(-phase / period)), int((len(envelope) - 1 - phase) / period))
+    radius = max(1, int(SNAP_RADIUS * period))
+    peaks = _peak_frames(envelope, phase + points * period, radius)
+    weights = np.sqrt(envelope[peaks])
+    if np.count_nonzero(weights) < MIN_BEATS:
+        return period, phase
+    design = np.stack([np.ones(len(points)), points], axis=1) * weights[:, None]
+    (fitted_phase, fitted_period), *_ = np.linalg.lstsq(design, peaks * weights, rcond=None)
+    return float(fitted_period), float(fitted_phase)
+
+
+def _peak_frames(envelope: np.ndarray, points: np.ndarray, radius: int) -> np.ndarray:
+    """The frame of the envelope's maximum within ±radius frames of each point."""
+    offsets = np.arange(-radius, radius + 1)
+    windows = np.clip(np.round(points).astype(int)[:, None] + offsets, 0, len(envelope) - 1)
+    return windows[np.arange(len(points)), np.argmax(envelope[windows], axis=1)]
+
+
+def half_beat_grid(period: float, phase: float, n_frames: int) -> np.ndarray:
+    """Every half-beat point (in frames) of the grid within the signal."""
+    step = period / 2
+    return np.arange(phase % step, n_frames - 1, step)
+
+
+def sounding(points: np.ndarray, onset_envelope: np.ndarray, rise: np.ndarray) -> np.ndarray:
+    """The grid points from the first to the last that carries a note of the song, so
+    the grid does not run on into the silence, hum or ringing around it."""
+    onsets = _strength_at(onset_envelope, points)
+    rises = _strength_at(rise, points)
+    played = (
+        onsets >= SOUNDING_ONSET_FRACTION * np.percentile(onsets, STRONG_ONSET_PERCENTILE)
+    ) & (rises >= np.percentile(rises, STRONG_ONSET_PERCENTILE) * 10 ** (SOUNDING_RISE_DB / 10))
+    first, last = np.flatnonzero(played)[[0, -1]] if played.any() else (0, -1)
+    return points[first : last + 1]
+
+
+def _strength_at(curve: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The peak of a frame curve within ``PEAK_RADIUS`` frames of each point."""
+    return curve[_peak_frames(curve, points, PEAK_RADIUS)]
+
+
+def power_rise(mel_db: np.ndarray) -> np.ndarray:
+    """Frame-to-frame rise of each mel band's power: how loud each new note is."""
+    power = librosa.db_to_power(mel_db)
+    return np.maximum(0.0, np.diff(power, axis=1, prepend=power[:, :1]))
+
+
+def _frames_to_seconds(frames: np.ndarray) -> np.ndarray:
+    return (frames / FRAME_RATE - LEAD_IN_SECONDS).clip(0.0, None)
+
+
+# --- the bar position ------------------------------------------------------------------
+
+
+def half_beat_features(
+    rise: np.ndarray, chroma: np.ndarray, onset_envelope: np.ndarray, half_beats: np.ndarray
+) -> np.ndarray:
+    """Evidence of where the bar starts, one column per half-beat: the power rise in each
+    band of ``BAND_EDGES_HZ``, the onset envelope and the chord change.
+
+    Rises are taken on power, not decibels, so that they grow with how hard a note is
+    played: accents, not merely onsets, mark the beat and the bar. Their cube root (as
+    loudness grows) keeps a few very loud hits from outweighing the rest.
+    """
     mel_frequencies = librosa.mel_frequencies(n_mels=N_MELS, fmax=ANALYSIS_RATE / 2)
-    flux = np.maximum(0.0, np.diff(mel_db, axis=1, prepend=mel_db[:, :1]))
-    low_onsets = _at_beats(flux[mel_frequencies < 200].mean(axis=0), beat_frames)
-    accents = _at_beats(flux[mel_frequencies > 2000].mean(axis=0), beat_frames)
-    harmony_change = _harmony_change(features.chroma, beat_frames)
-    evidence = _zscore(low_onsets) + _zscore(harmony_change) + np.roll(_zscore(accents), 1)
-    scores = [evidence[phase::BEATS_PER_BAR].mean() for phase in range(BEATS_PER_BAR)]
+    rows = []
+    for low, high in zip(BAND_EDGES_HZ[:-1], BAND_EDGES_HZ[1:], strict=True):
+        band = rise[(mel_frequencies >= low) & (mel_frequencies < high)].sum(axis=0)
+        rows.append(np.cbrt(_strength_at(band, half_beats)))
+    rows.append(_strength_at(onset_envelope, half_beats))
+    rows.append(chord_change(chroma, half_beats))
+    return np.stack(rows)
+
+
+def chord_change(chroma: np.ndarray, half_beats: np.ndarray) -> np.ndarray:
+    """Cosine distance between the chroma of the beat after and the beat before each
+    half-beat (zero where either beat is missing)."""
+    cumulative = np.concatenate([np.zeros((chroma.shape[0], 1)), np.cumsum(chroma, axis=1)], 1)
+    edges = np.clip(np.round(half_beats).astype(int), 0, chroma.shape[1])
+    before = cumulative[:, edges[2:-2]] - cumulative[:, edges[:-4]]
+    after = cumulative[:, edges[4:]] - cumulative[:, edges[2:-2]]
+    cosine = (before * after).sum(axis=0) / (
+        np.linalg.norm(before, axis=0) * np.linalg.norm(after, axis=0) + 1e-9
+    )
+    return np.pad(1.0 - cosine, 2)
+
+
+def bar_profile(half_beat_evidence: np.ndarray) -> np.ndarray:
+    """Each feature averaged over bars at each of the 8 half-beats of the bar (counted
+    from the first half-beat), standardised so that features weigh alike."""
+    n_bars = half_beat_evidence.shape[1] // HALF_BEATS_PER_BAR
+    bars = half_beat_evidence[:, : n_bars * HALF_BEATS_PER_BAR]
+    profile = bars.reshape(len(bars), n_bars, HALF_BEATS_PER_BAR).mean(axis=1)
+    centred = profile - profile.mean(axis=1, keepdims=True)
+    return centred / (centred.std(axis=1, keepdims=True) + 1e-9)
+
+
+def bar_position(half_beat_evidence: np.ndarray) -> int:
+    """Index (0-7) of the first half-beat that is a downbeat: the rotation of the song's
+    bar profile that best matches ``BAR_TEMPLATE``."""
+    profile = bar_profile(half_beat_evidence)
+    scores = [
+        float((BAR_TEMPLATE * np.roll(profile, -shift, axis=1)).sum())
+        for shift in range(HALF_BEATS_PER_BAR)
+    ]
     return int(np.argmax(scores))
 
 
-def _within_sound(beat_frames: np.ndarray, energy: np.ndarray) -> np.ndarray:
-    """Drop the beats librosa extrapolates into leading and trailing silence."""
-    audible = np.flatnonzero(energy > energy.max() * 10 ** (SOUND_THRESHOLD_DB / 10))
-    tolerance = int(np.median(np.diff(beat_frames)) / 4) if len(beat_frames) > 1 else 0
-    keep = (beat_frames >= audible[0] - tolerance) & (beat_frames <= audible[-1] + tolerance)
-    return beat_frames[keep]
-
-
-def _at_beats(curve: np.ndarray, beat_frames: np.ndarray, radius: int = 2) -> np.ndarray:
-    """Peak of a frame curve within ±radius frames of each beat."""
-    padded = np.pad(curve, radius)
-    return np.array([padded[frame : frame + 2 * radius + 1].max() for frame in beat_frames])
-
-
-def _harmony_change(chroma: np.ndarray, beat_frames: np.ndarray) -> np.ndarray:
-    """Chroma distance between the two beats after and the two beats before each beat."""
-    per_beat = librosa.util.sync(chroma, beat_frames, aggregate=np.mean, pad=True)[:, 1:]
-    per_beat = per_beat / (np.linalg.norm(per_beat, axis=0, keepdims=True) + 1e-9)
-    change = np.zeros(len(beat_frames))
-    for index in range(2, len(beat_frames) - 2):
-        before = per_beat[:, index - 2 : index].mean(axis=1)
-        after = per_beat[:, index : index + 2].mean(axis=1)
-        change[index] = 1.0 - np.dot(before, after) / (
-            np.linalg.norm(before) * np.linalg.norm(after) + 1e-9
-        )
-    return change
-
-
-def _zscore(values: np.ndarray) -> np.ndarray:
-    return (values - values.mean()) / (values.std() + 1e-9)
+# The mean bar profile of training songs, aligned so that column 0 is the downbeat
+# (rows as in ``half_beat_features``); fitted by benchmarks/fit_bar_template.py.
+BAR_TEMPLATE = np.array(
+    [
+        [-0.13, -1.04, -1.21, 0.13, 1.02, -0.64, 0.31, 1.55],
+        [0.18, -1.18, -0.44, -0.73, 0.09, -0.81, 1.01, 1.88],
+        [0.45, -1.12, -0.09, -0.49, 0.52, -0.98, 1.72, -0.0],
+        [0.32, -0.85, -0.19, -0.3, 0.37, -0.91, 1.8, -0.24],
+        [0.4, -1.09, -0.29, 0.47, 0.65, -0.99, 1.03, -0.19],
+        [1.43, 0.77, -0.27, -0.64, -0.39, -0.64, -0.68, 0.42],
+    ]
+)
 
 
 def _fallback(duration: float, reason: str) -> BeatGrid:
