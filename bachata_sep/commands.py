@@ -14,14 +14,18 @@ import numpy as np
 
 from . import api
 from .audio import output_subtype, read_audio, write_audio
+from .cards import update_metrics
 from .errors import BadInputError
-from .evaluate import evaluate, results_figure
+from .evaluate import evaluate, quick_check, results_figure
 from .model import ModelSeparator
 from .plots import save_png
 from .pretrained import CHECKPOINTS
 from .push import push
 from .spec import INSTRUMENTS
 from .train import TrainConfig, train
+
+# The committed models' tests may score this much below the quick check in their card.
+TEST_FLOOR_MARGIN_DB = 1.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -100,6 +104,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--clips-only", action="store_true", help="skip the full-song runs")
     evaluate.add_argument("--figure", type=Path, help="also save the heatmap figure (PNG)")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.add_argument(
+        "--write-cards",
+        action="store_true",
+        help="record the results (and each model's test floor) in the model cards",
+    )
     evaluate.set_defaults(run=run_evaluate)
 
     push_parser = subparsers.add_parser(
@@ -169,8 +178,26 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report["checkpoints"] = str(args.checkpoints)
     if args.figure:
         save_png(results_figure(separator, separator.instruments), args.figure)
+    if args.write_cards:
+        _write_cards(args, separator, report)
     print(json.dumps(report, indent=2) if args.json else _results_table(report))
     return 0
+
+
+def _write_cards(args: argparse.Namespace, separator: ModelSeparator, report: dict) -> None:
+    command = f"bachata-sep evaluate --songs {args.songs} --duration {args.duration:g}"
+    floors = quick_check(separator, separator.instruments)
+    for name in separator.instruments:
+        update_metrics(
+            args.checkpoints / name,
+            evaluation={
+                "command": command,
+                "songs": report["songs"],
+                "aligned_clips": report["aligned_clips"].get(name),
+                "full_song": report["full_song"].get(name),
+                "min_si_sdri_db": round(floors[name] - TEST_FLOOR_MARGIN_DB, 2),
+            },
+        )
 
 
 def run_push(args: argparse.Namespace) -> int:

@@ -39,18 +39,19 @@ METHODS = ("mixture", "baseline", "model", "oracle")
 # Bars where the target is this far below its own loudest bar are silent for it: SI-SDR
 # of a silent reference means nothing, so those bars are not scored.
 SILENT_BAR_DB = -30.0
+QUICK_CHECK_SECONDS = 16.0
 
 
 @dataclass(frozen=True)
-class TestSong:
+class HeldOutSong:
     seed: int
     source: str
 
 
-def test_songs(count: int) -> list[TestSong]:
+def held_out_songs(count: int) -> list[HeldOutSong]:
     """The fixed held-out test set: ``count`` seeds cycling over the test timbre sources."""
     return [
-        TestSong(FIRST_TEST_SEED + index, TEST_SOURCES[index % len(TEST_SOURCES)])
+        HeldOutSong(FIRST_TEST_SEED + index, TEST_SOURCES[index % len(TEST_SOURCES)])
         for index in range(count)
     ]
 
@@ -67,8 +68,8 @@ def evaluate(
     instruments = tuple(instruments)
     clip_scores: dict = defaultdict(lambda: defaultdict(list))
     song_scores: dict = defaultdict(lambda: defaultdict(list))
-    for test_song in tqdm(test_songs(songs), desc="Evaluating", unit="song"):
-        song = render_song(test_song.seed, test_song.source, duration)
+    for held_out in tqdm(held_out_songs(songs), desc="Evaluating", unit="song"):
+        song = render_song(held_out.seed, held_out.source, duration)
         separators = _separators(separator, song)
         for name, values in score_clips(song, separators, instruments).items():
             for method, scores in values.items():
@@ -81,7 +82,7 @@ def evaluate(
                         float(si_sdr(song.stems[name], stems[name]).mean())
                     )
     report = {
-        "songs": [vars(s) for s in test_songs(songs)],
+        "songs": [vars(s) for s in held_out_songs(songs)],
         "duration_s": duration,
         "metric": "SI-SDR (dB), mean over scored items",
         "aligned_clips": {},
@@ -137,6 +138,17 @@ def score_clips(
     return scores
 
 
+def quick_check(separator: Separator, instruments: tuple[str, ...]) -> dict[str, float]:
+    """Mean SI-SDRi of the model on the aligned bars of one short held-out MuseScore song:
+    the figure each model card records (minus a margin) as the floor its test checks."""
+    song = render_song(FIRST_TEST_SEED, "musescore", QUICK_CHECK_SECONDS)
+    scores = score_clips(song, {"mixture": None, "model": separator}, instruments)
+    return {
+        name: float(np.mean(values["model"]) - np.mean(values["mixture"]))
+        for name, values in scores.items()
+    }
+
+
 def results_figure(
     separator: Separator, instruments: tuple[str, ...], examples: int = 5, duration: float = 30.0
 ) -> Figure:
@@ -145,8 +157,8 @@ def results_figure(
     spec = separator.spec
     figure = Figure(figsize=(3.2 * len(instruments), 1.6 * examples), layout="constrained")
     axes = figure.subplots(examples, 2 * len(instruments), squeeze=False)
-    for row, test_song in enumerate(test_songs(examples)):
-        song = render_song(test_song.seed, test_song.source, duration)
+    for row, held_out in enumerate(held_out_songs(examples)):
+        song = render_song(held_out.seed, held_out.source, duration)
         universal, targets, segments = _aligned_bars(song, spec, instruments)
         middle = len(segments) // 2
         magnitude = model_magnitude(universal[middle : middle + 1], spec)

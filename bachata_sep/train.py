@@ -11,9 +11,12 @@ SI-SDR improvement of the waveform estimate (mask on the complex STFT, then iSTF
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
 from .audio import write_audio
+from .cards import update_metrics
 from .data.loops import load_library
 from .data.triplets import TripletDataset
 from .errors import BadInputError
@@ -72,6 +76,17 @@ class TrainConfig:
     frequency_pool: int = 4
     residual: bool = False
     workers: int = 1
+
+    def command(self) -> str:
+        """The ``bachata-sep train`` command line that reproduces this configuration."""
+        words = ["bachata-sep train"]
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name in ("resume", "device") or value is None or value is False:
+                continue
+            flag = "-o" if field.name == "out" else f"--{field.name.replace('_', '-')}"
+            words.append(flag if value is True else f"{flag} {value}")
+        return " ".join(words)
 
     def model_config(self) -> dict:
         return {
@@ -198,6 +213,7 @@ def train(config: TrainConfig) -> dict[str, float]:
                 best = {key: float(value) for key, value in row.items()}
                 model.save_pretrained(config.out)
                 save_reference(config.out, library, config.instrument, spec)
+                update_metrics(config.out, training=_training_facts(config, model, library, best))
             save_state(config.out, model, optimizer, step + 1, best, row["elapsed_s"])
     finish_distributed(distributed)
     return best if distributed.is_main else {}
@@ -214,6 +230,31 @@ def save_reference(out: Path, library, instrument: str, spec: ClipSpec) -> None:
         spec.sample_rate,
         "PCM_16",
     )
+
+
+def _training_facts(
+    config: TrainConfig, model: InstrumentModel, library, best: dict[str, float]
+) -> dict:
+    """What the model card says about training: data, command, size, best validation."""
+    loops = len(library.select(instrument=config.instrument, split="train"))
+    parameters = sum(p.numel() for p in model.parameters())
+    return {
+        "instrument": config.instrument,
+        "data": f"{loops} training clips of {config.instrument} from {config.library} "
+        f"(train split), triplets made on the fly; validation on the 'valid' split"
+        + (f" of {config.validation_library}" if config.validation_library else ""),
+        "command": config.command(),
+        "parameters": parameters,
+        "size_mb": round(parameters * 4 / 2**20, 2),
+        "model": json.dumps(
+            config.model_config()["unet"] | {"frequency_pool": config.frequency_pool}
+        ),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
+        "wall_s": round(best["elapsed_s"]),
+        "step": int(best["step"]),
+        "val_si_sdri_db": round(best["val_si_sdri_db"], 2),
+    }
 
 
 def _loader(

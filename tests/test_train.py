@@ -5,6 +5,7 @@ import sys
 import pytest
 from conftest import si_sdr
 
+from bachata_sep.cards import METRICS_FILE
 from bachata_sep.model import REFERENCE_CLIP, InstrumentModel, ModelSeparator
 from bachata_sep.train import TrainConfig, train
 from bachata_sep.training import LOG_FILE, STATE_FILE
@@ -39,6 +40,11 @@ def test_tiny_model_learns_and_resumes(small_loop_library, tmp_path):
         assert (tmp_path / name).exists()
     model = InstrumentModel.from_pretrained(tmp_path, strict=True)
     assert model.instrument == "bass" and model.frequency_pool == 8
+    facts = json.loads((tmp_path / METRICS_FILE).read_text())["training"]
+    assert facts["val_si_sdri_db"] == pytest.approx(first["val_si_sdri_db"], abs=0.01)
+    assert facts["command"].startswith("bachata-sep train --instrument bass --library ")
+    card = (tmp_path / "README.md").read_text()
+    assert facts["command"] in card and "bachata-sep: bass" in card
 
     config.steps, config.resume = 40, True
     train(config)

@@ -1,0 +1,73 @@
+"""Model cards: each instrument folder keeps its facts in ``metrics.json`` (training data,
+command, validation and evaluation figures) and its ``README.md`` card is rendered from
+them, so the card never disagrees with what was measured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+METRICS_FILE = "metrics.json"
+
+
+def update_metrics(folder: Path, **sections: dict) -> dict:
+    """Merge ``sections`` into the folder's metrics and re-render its card."""
+    path = folder / METRICS_FILE
+    metrics = json.loads(path.read_text()) if path.exists() else {}
+    metrics.update(sections)
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+    (folder / "README.md").write_text(render_card(metrics))
+    return metrics
+
+
+def render_card(metrics: dict) -> str:
+    training = metrics.get("training", {})
+    instrument = training.get("instrument", "?")
+    lines = [
+        "---",
+        "library_name: bachata-sep",
+        "tags: [audio, source-separation, query-by-example, bachata]",
+        "license: mit",
+        "---",
+        f"# bachata-sep: {instrument}",
+        "",
+        f"Query-conditioned U-Net that masks the **{instrument}** in 4-beat clips of bachata "
+        "songs (heatmaps at 130 BPM, 22.05 kHz). Load it with "
+        "`bachata_sep.model.ModelSeparator.from_folder(<checkpoints>)`; `reference.flac` is the "
+        "default query (four training bars at the universal tempo).",
+        "",
+        "## Training",
+        "",
+        f"- data: {training.get('data', '?')}",
+        f"- command: `{training.get('command', '?')}`",
+        f"- model: {training.get('parameters', '?')} parameters, "
+        f"{training.get('size_mb', '?')} MB; {training.get('model', '')}",
+        f"- wall time: {training.get('wall_s', '?')} s on {training.get('machine', '?')}",
+        f"- best validation SI-SDRi: {training.get('val_si_sdri_db', '?')} dB "
+        f"(step {training.get('step', '?')}, validation timbres never seen in training)",
+    ]
+    evaluation = metrics.get("evaluation")
+    if evaluation:
+        lines += [
+            "",
+            "## Evaluation (held-out songs and timbres, incl. the MuseScore General SoundFont)",
+            "",
+            f"Command: `{evaluation.get('command', '?')}`. SI-SDR in dB; SI-SDRi over the mixture.",
+            "",
+            "| setting | mixture SI-SDR | baseline SI-SDRi | model SI-SDRi | oracle SI-SDRi |",
+            "|---|---|---|---|---|",
+        ]
+        for setting in ("aligned_clips", "full_song"):
+            summary = evaluation.get(setting)
+            if summary:
+                gain = summary["si_sdri"]
+                lines.append(
+                    f"| {setting.replace('_', ' ')} | {summary['si_sdr']['mixture']:.2f} | "
+                    f"{gain['baseline']:.2f} | {gain['model']:.2f} | {gain['oracle']:.2f} |"
+                )
+        if "min_si_sdri_db" in evaluation:
+            lines += [
+                "",
+                f"Test floor (aligned clips): `min_si_sdri_db: {evaluation['min_si_sdri_db']}`",
+            ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,65 @@
+import math
+
+import numpy as np
+import pytest
+
+from bachata_sep.data.song import render_song
+from bachata_sep.data.timbres import split_of_seed
+from bachata_sep.evaluate import FIRST_TEST_SEED, held_out_songs, score_clips, summarise
+from bachata_sep.separators import BaselineSeparator, IdentitySeparator, OracleSeparator
+
+
+@pytest.fixture(scope="module")
+def song():
+    return render_song(FIRST_TEST_SEED, "procedural", 14.0)
+
+
+def test_test_set_is_held_out():
+    songs = held_out_songs(6)
+    assert len({s.seed for s in songs}) == 6
+    assert all(split_of_seed(s.seed) == "test" for s in songs)
+    assert {s.source for s in songs} >= {"musescore"}
+
+
+def test_oracle_beats_baseline_beats_nothing_on_aligned_clips(song):
+    instruments = ("bass", "guira")
+    separators = {
+        "mixture": None,
+        "baseline": BaselineSeparator(),
+        "model": IdentitySeparator(),
+        "oracle": OracleSeparator(song.stems, song.mixture),
+    }
+    scores = score_clips(song, separators, instruments)
+    for name in instruments:
+        summary = summarise(scores[name])
+        assert summary["items"] >= 3
+        assert summary["si_sdri"]["model"] == pytest.approx(0.0, abs=1e-3)  # identity
+        assert summary["si_sdri"]["oracle"] > summary["si_sdri"]["baseline"] + 1
+        assert summary["si_sdri"]["oracle"] > 5
+        assert summary["model_share_of_oracle"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_summary_arithmetic():
+    summary = summarise(
+        {
+            "mixture": [0.0, 2.0],
+            "baseline": [1.0, 3.0],
+            "model": [4.0, 6.0],
+            "oracle": [8.0, 10.0],
+        }
+    )
+    assert summary["si_sdr"]["mixture"] == 1.0
+    assert summary["si_sdri"] == {"baseline": 1.0, "model": 4.0, "oracle": 8.0}
+    assert summary["model_share_of_oracle"] == 0.5
+    flat = summarise({"mixture": [1.0], "baseline": [1.0], "model": [1.0], "oracle": [1.0]})
+    assert math.isnan(flat["model_share_of_oracle"])
+    assert np.isfinite(flat["si_sdr"]["oracle"])
+
+
+def test_results_figure_pairs_truth_and_prediction():
+    from bachata_sep.evaluate import results_figure
+
+    figure = results_figure(IdentitySeparator(), ("bass", "guitar"), examples=2, duration=12.0)
+    titles = [axes.get_title() for axes in figure.axes]
+    assert len(figure.axes) == 2 * 4
+    assert titles[:4] == ["bass truth", "bass predicted", "guitar truth", "guitar predicted"]
