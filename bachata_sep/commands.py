@@ -14,13 +14,8 @@ import numpy as np
 
 from . import api
 from .audio import output_subtype, read_audio, write_audio
-from .cards import update_metrics
 from .errors import BadInputError
-from .evaluate import evaluate, quick_check, results_figure
-from .model import ModelSeparator
-from .plots import save_png
 from .pretrained import CHECKPOINTS
-from .push import push
 from .spec import INSTRUMENTS
 from .train import TrainConfig, train
 
@@ -171,6 +166,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    # Imported here: rendering and plotting would slow every other command's start.
+    from .evaluate import evaluate, results_figure
+    from .model import ModelSeparator
+    from .plots import save_png
+
     separator = ModelSeparator.from_folder(args.checkpoints)
     report = evaluate(
         separator, separator.instruments, args.songs, args.duration, not args.clips_only
@@ -184,7 +184,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_cards(args: argparse.Namespace, separator: ModelSeparator, report: dict) -> None:
+def _write_cards(args: argparse.Namespace, separator, report: dict) -> None:
+    from .cards import update_metrics
+    from .evaluate import quick_check
+
     command = f"bachata-sep evaluate --songs {args.songs} --duration {args.duration:g}"
     floors = quick_check(separator, separator.instruments)
     for name in separator.instruments:
@@ -201,6 +204,8 @@ def _write_cards(args: argparse.Namespace, separator: ModelSeparator, report: di
 
 
 def run_push(args: argparse.Namespace) -> int:
+    from .push import push
+
     print(push(args.checkpoints, args.repo_id, args.private))
     return 0
 
