@@ -20,12 +20,11 @@ from torch import Tensor, nn
 
 from .audio import read_audio, to_mono
 from .errors import BadInputError
+from .pretrained import REFERENCE_CLIP, load_weights
 from .queries import universal_clip_heatmaps
 from .separators import ClipBatch
 from .spec import ClipSpec
 from .unet import ConditionedUNet
-
-REFERENCE_CLIP = "reference.flac"
 
 
 class InstrumentModel(nn.Module, PyTorchModelHubMixin):
@@ -98,11 +97,11 @@ class ModelSeparator:
             reference = weights.parent / REFERENCE_CLIP
             if not reference.exists():
                 continue
-            model = InstrumentModel.from_pretrained(weights.parent, strict=True).to(device)
+            model = load_weights(InstrumentModel, weights.parent, device)
             samples, sample_rate, _ = read_audio(reference)
             if sample_rate != model.spec.sample_rate:
                 raise BadInputError(f"{reference} must be at {model.spec.sample_rate} Hz")
-            models[model.instrument] = model.eval()
+            models[model.instrument] = model
             references[model.instrument] = universal_clip_heatmaps(to_mono(samples), model.spec)
         if not models:
             raise BadInputError(f"no instrument models in {folder}")

@@ -7,13 +7,18 @@ say where its weights came from.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from .separators import IdentitySeparator, Separator
+
+ModelT = TypeVar("ModelT")
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 REPO_ID_VARIABLE = "BACHATA_SEP_REPO_ID"
@@ -38,6 +43,15 @@ def load_separator(repo_id: str | None = None, checkpoints: Path = CHECKPOINTS) 
     if _has_models(checkpoints):
         return _from_folder(checkpoints, f"local checkpoints: {checkpoints}")
     return LoadedSeparator(IdentitySeparator(), "identity separator (no trained weights found)")
+
+
+def load_weights(model_class: type[ModelT], folder: Path, device: str = "cpu") -> ModelT:
+    """``from_pretrained`` of a local folder, strictly (a missing key is an error) and
+    quietly: huggingface_hub prints "Loading weights from local directory" to stdout,
+    which would corrupt the JSON our commands write there."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = model_class.from_pretrained(folder, strict=True, map_location=device)
+    return model.to(device).eval()
 
 
 @lru_cache(maxsize=1)

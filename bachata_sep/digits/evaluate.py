@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import BadInputError
+from ..pretrained import load_weights
 from ..training import pick_device
 from ..unet import ConditionedUNet
 from .data import OverlayTriplets, load_splits
@@ -31,11 +30,7 @@ def load_model(checkpoint: str | Path, device: torch.device | str = "cpu") -> Co
             f"Checkpoint folder {folder} needs config.json and model.safetensors "
             "(train one with: bachata-sep digits train --out FOLDER)."
         )
-    # huggingface_hub prints "Loading weights from local directory" to stdout, which would
-    # corrupt the JSON that ``evaluate --json`` writes there.
-    with contextlib.redirect_stdout(io.StringIO()):
-        model = ConditionedUNet.from_pretrained(folder, strict=True, map_location=str(device))
-    return model.to(device).eval()
+    return load_weights(ConditionedUNet, folder, str(device))
 
 
 def evaluate(
