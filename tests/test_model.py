@@ -32,7 +32,7 @@ def test_masks_match_the_heatmap_shape():
     per_item = model(mixture, torch.rand(3, 1, SPEC.n_bins, SPEC.n_frames))
     for mask in (one_query, per_item):
         assert mask.shape == mixture.shape
-        assert float(mask.min()) >= 0 and float(mask.max()) <= 1
+        assert float(mask.detach().min()) >= 0 and float(mask.detach().max()) <= 1
 
 
 def test_save_load_round_trip_offline_and_strict(tmp_path, monkeypatch):
