@@ -86,8 +86,7 @@ def separate(
         else None
         for name in instruments
     }
-    mono = to_mono(samples)
-    grid = tracker(mono, sample_rate)
+    grid = tracker(to_mono(samples), sample_rate)
     bar_seconds = grid.beat_period * BEATS_PER_BAR
     if samples.shape[-1] < bar_seconds * sample_rate:
         raise BadInputError(
@@ -95,7 +94,7 @@ def separate(
             f"4-beat bar ({bar_seconds:.2f} s at {60 / grid.beat_period:.0f} BPM)"
         )
     segments = bar_segments(grid.downbeats, sample_rate, samples.shape[-1], bar_seconds)
-    song = _Song(samples, mono, sample_rate, segments)
+    song = _Song(samples, sample_rate, segments)
     stems = {name: np.zeros_like(samples) for name in instruments}
     batches = list(_batched(segments, batch_size))
     for batch_segments in tqdm(batches, desc="Separating", unit="batch", disable=not progress):
@@ -179,7 +178,6 @@ class _Song:
     """The song being separated, with what every batch needs from it computed once."""
 
     samples: np.ndarray
-    mono: np.ndarray
     sample_rate: int
     segments: list[Segment]
 
@@ -187,7 +185,8 @@ class _Song:
         self.half_fade = round(CROSSFADE_SECONDS / 2 * self.sample_rate)
 
     def mono_excerpt(self, segment: Segment) -> np.ndarray:
-        return excerpt(self.mono, segment.start, segment.end)
+        """Downmixed clip by clip: a whole-song mono copy would cost memory on long songs."""
+        return to_mono(excerpt(self.samples, segment.start, segment.end))
 
     def crossfade(self, segment: Segment, window_start: int, window_length: int) -> np.ndarray:
         return crossfade_weights(

@@ -44,6 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="INSTRUMENT=PATH",
         help="a clip of the instrument to look for (query-by-example); repeatable",
     )
+    separate.add_argument(
+        "--checkpoints",
+        type=Path,
+        metavar="DIR",
+        help="instrument models from DIR/<instrument>/ (e.g. ones you trained) instead of the "
+        "default ($BACHATA_SEP_REPO_ID on the Hub, else the shipped checkpoints/)",
+    )
     separate.set_defaults(run=run_separate)
 
     beats = subparsers.add_parser("beats", help="print beat and downbeat times of a song")
@@ -118,12 +125,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_separate(args: argparse.Namespace) -> int:
     references = _parse_references(args.reference)
     destinations = _destinations(args.inputs, args.out)
+    separator = None
+    if args.checkpoints is not None:
+        from .model import ModelSeparator
+
+        separator = ModelSeparator.from_folder(args.checkpoints)
     failures = 0
     for source, destination in destinations.items():
         try:
             samples, sample_rate, subtype = read_audio(source)
             stems = api.separate(
-                samples, sr=sample_rate, instruments=args.instruments, references=references
+                samples,
+                sr=sample_rate,
+                instruments=args.instruments,
+                references=references,
+                separator=separator,
             )
             _save_stems(destination, stems, sample_rate, output_subtype(subtype))
             print(destination)

@@ -9,6 +9,7 @@ import soundfile as sf
 from conftest import percussion_track, synthetic_song
 
 from bachata_sep.cli import main
+from bachata_sep.pretrained import CHECKPOINTS
 from bachata_sep.spec import INSTRUMENTS
 
 
@@ -88,6 +89,29 @@ def test_bad_input_one_line_error_and_no_output(tmp_path, make, message):
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert result.stderr.startswith("bachata-sep: error: ")
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_separate_with_models_from_another_folder(song_file, tmp_path):
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    result = _run(
+        "separate", str(song_file), "-o", str(tmp_path / "out"), "--checkpoints", str(empty)
+    )
+    assert result.returncode == 2 and "no instrument models" in result.stderr
+    status = main(
+        [
+            "separate",
+            str(song_file),
+            "-o",
+            str(tmp_path / "out"),
+            "--checkpoints",
+            str(CHECKPOINTS),
+            "--instruments",
+            "guira",
+        ]
+    )
+    assert status == 0
+    assert [p.name for p in (tmp_path / "out" / "my song").iterdir()] == ["guira.wav"]
 
 
 def test_bad_input_among_several_keeps_the_good_ones(song_file, tmp_path):
