@@ -24,6 +24,10 @@ KEPT_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 # Samples per channel written at a time: clipping a long stem never copies it whole.
 WRITE_BLOCK = 1 << 20
 
+# mkstemp creates files only the owner can read; written audio gets the usual umask instead.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 AudioSource = str | os.PathLike | np.ndarray
 
 
@@ -114,6 +118,7 @@ def write_audio(
             for start in range(0, samples.shape[1], WRITE_BLOCK):
                 block = samples[:, start : start + WRITE_BLOCK].T
                 output.write(np.clip(block, -1.0, 1.0) if subtype.startswith("PCM") else block)
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -81,10 +83,17 @@ def test_write_is_atomic_and_keeps_bit_depth(tmp_path):
     target = tmp_path / "out" / "stem.wav"
     write_audio(target, data, 44100, "PCM_24")
     assert sf.info(target).subtype == "PCM_24"
+    assert target.stat().st_mode & 0o044 == 0o044 & ~_umask()  # readable as the umask allows
     assert [p.name for p in target.parent.iterdir()] == ["stem.wav"]
     with pytest.raises(ValueError):
         write_audio(tmp_path / "out" / "broken.wav", data, 44100, "NOT_A_SUBTYPE")
     assert [p.name for p in target.parent.iterdir()] == ["stem.wav"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_output_subtype_keeps_what_wav_can_hold():
