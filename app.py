@@ -29,7 +29,6 @@ import bachata_sep
 from bachata_sep import plots
 from bachata_sep.api import track
 from bachata_sep.audio import output_subtype, read_audio, to_mono, write_audio
-from bachata_sep.beat_tracking import BeatGrid, LibrosaTracker
 from bachata_sep.errors import BadInputError
 from bachata_sep.pretrained import default_separator
 from bachata_sep.ratings import RATINGS, Rating, RatingStore, song_id
@@ -74,20 +73,6 @@ def example_songs() -> list[Path]:
     return sorted(folder.glob("*/mixture.*"))
 
 
-class RememberedGrid:
-    """A beat tracker that answers with a grid already tracked for one song, so that the
-    waveform and the separation share one tracking pass; anything else (reference clips)
-    is tracked as usual."""
-
-    def __init__(self, mono: np.ndarray, sample_rate: int, grid: BeatGrid) -> None:
-        self.mono, self.sample_rate, self.grid = mono, sample_rate, grid
-
-    def __call__(self, mono: np.ndarray, sample_rate: int) -> BeatGrid:
-        if sample_rate == self.sample_rate and np.array_equal(mono, self.mono):
-            return self.grid
-        return LibrosaTracker()(mono, sample_rate)
-
-
 def separate_song(
     song_path: str | None,
     instruments: list[str],
@@ -123,7 +108,7 @@ def separate_song(
             instruments=chosen,
             references=references,
             separator=LOADED.separator,
-            tracker=RememberedGrid(mono, sample_rate, grid),
+            grid=grid,
         )
     identity = song_id(song_path)
     song_name = _example_names().get(identity, Path(song_path).name)

@@ -65,6 +65,7 @@ def separate(
     references: Mapping[str, AudioSource] | None = None,
     separator: Separator | None = None,
     tracker: BeatTracker | None = None,
+    grid: BeatGrid | None = None,
     batch_size: int = BATCH_SIZE,
     progress: bool = True,
 ) -> dict[str, np.ndarray]:
@@ -74,19 +75,21 @@ def separate(
     ``references`` maps an instrument to a clip of it (path or array at ``sr``) that
     replaces the separator's default query. Without ``separator`` the best available one
     is used: trained weights from the Hub or ``checkpoints/``, else identity
-    (see :mod:`bachata_sep.pretrained`).
+    (see :mod:`bachata_sep.pretrained`). ``grid`` takes beats already tracked for this
+    song (e.g. by :func:`track` for a display), so they are not tracked twice.
     """
     separator = separator or default_separator().separator
     tracker = tracker or LibrosaTracker()
     samples, sample_rate, was_1d = as_audio(audio_or_path, sr)
-    _check_request(samples, sample_rate, instruments, references or {}, separator)
+    references = references or {}
+    _check_request(samples, sample_rate, instruments, references, separator)
     queries = {
-        name: query_heatmaps((references or {})[name], sr, separator.spec, tracker)
-        if name in (references or {})
+        name: query_heatmaps(references[name], sr, separator.spec, tracker)
+        if name in references
         else None
         for name in instruments
     }
-    grid = tracker(to_mono(samples), sample_rate)
+    grid = grid or tracker(to_mono(samples), sample_rate)
     bar_seconds = grid.beat_period * BEATS_PER_BAR
     if samples.shape[-1] < bar_seconds * sample_rate:
         raise BadInputError(

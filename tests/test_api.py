@@ -68,6 +68,25 @@ def test_separate_reads_paths(tmp_path):
     assert stems["bass"].shape == mixture.shape
 
 
+def test_a_given_grid_is_used_instead_of_tracking_the_song_again():
+    mixture, _ = synthetic_song(22050, 1, bars=4)
+    grid = LibrosaTracker()(mixture[0], 22050)
+
+    def no_tracking(mono, rate):
+        raise AssertionError("the song was tracked again")
+
+    stems = bachata_sep.separate(
+        mixture,
+        sr=22050,
+        instruments=("bass",),
+        separator=IdentitySeparator(),
+        tracker=no_tracking,
+        grid=grid,
+        progress=False,
+    )
+    assert si_sdr(mixture, stems["bass"]) >= 40
+
+
 def test_beats_api_finds_the_one():
     audio, beats, downbeats = percussion_track(130, 8, pickup_beats=3, intro_seconds=0.5)
     found_beats, found_downbeats = bachata_sep.beats(audio, sr=22050)

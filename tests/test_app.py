@@ -22,7 +22,6 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import app
-from bachata_sep.beat_tracking import BeatGrid
 from bachata_sep.pretrained import LoadedSeparator
 from bachata_sep.ratings import RatingStore
 from bachata_sep.separators import IdentitySeparator
@@ -118,16 +117,6 @@ def test_no_upload_or_no_instrument_is_a_gradio_error(identity, song):
         app.separate_song(None, list(INSTRUMENTS))
     with pytest.raises(gr.Error, match="Choose at least one instrument"):
         app.separate_song(str(song[0]), [], progress=_no_progress)
-
-
-def test_remembered_grid_answers_for_its_song_only(monkeypatch):
-    song, other = np.ones(100, np.float32), np.zeros(100, np.float32)
-    known = BeatGrid(np.array([0.0, 0.5]), np.array([0.0]))
-    tracked = BeatGrid(np.array([0.1, 0.6]), np.array([0.1]))
-    monkeypatch.setattr(app, "LibrosaTracker", lambda: lambda mono, rate: tracked)
-    tracker = app.RememberedGrid(song, 22050, known)
-    assert tracker(song.copy(), 22050) is known
-    assert tracker(other, 22050) is tracked and tracker(song, 44100) is tracked
 
 
 def test_rating_needs_a_separation_and_a_verdict(tmp_path):
