@@ -55,8 +55,17 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
             return heatmaps
         return F.avg_pool2d(heatmaps, (self.frequency_pool, 1), ceil_mode=True)
 
+    def _check_heatmaps(self, heatmaps: Tensor) -> None:
+        """A mislaid axis would still run through the U-Net and quietly mean nothing."""
+        expected = (self.spec.n_bins, self.spec.n_frames)
+        if tuple(heatmaps.shape[-2:]) != expected:
+            raise ValueError(
+                f"heatmaps must end in (bins, frames) = {expected}, not {heatmaps.shape}"
+            )
+
     def encode_query(self, query: Tensor) -> Tensor:
         """One embedding ``(E,)`` from query heatmaps ``(Q, F, T)``: their mean embedding."""
+        self._check_heatmaps(query)
         return self.unet.encode_query(self._pool(query[:, None])).mean(dim=0)
 
     def logits(self, mixture: Tensor, query_embedding: Tensor) -> Tensor:
@@ -67,7 +76,9 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
     def forward(self, mixture: Tensor, query: Tensor) -> Tensor:
         """Masks ``(B, F, T)`` for a batch of mixtures and one query stack ``(Q, F, T)``,
         or per-item queries ``(B, Q, F, T)`` (training)."""
+        self._check_heatmaps(mixture)
         if query.dim() == 4:
+            self._check_heatmaps(query)
             embedding = self.unet.encode_query(self._pool(query.flatten(0, 1)[:, None]))
             embedding = embedding.view(*query.shape[:2], -1).mean(dim=1)
         else:

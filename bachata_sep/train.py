@@ -113,7 +113,7 @@ def validate(model: InstrumentModel, items: dict[str, torch.Tensor], spec: ClipS
     model.eval()
     masks = torch.cat(
         [
-            model(items["mixture_heatmap"][i : i + 16, 0], items["query_heatmap"][i : i + 16, :, 0])
+            model(items["mixture_heatmap"][i : i + 16, 0], items["query_heatmap"][i : i + 16])
             for i in range(0, len(items["mixture"]), 16)
         ]
     )

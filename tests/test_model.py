@@ -35,6 +35,15 @@ def test_masks_match_the_heatmap_shape():
         assert float(mask.detach().min()) >= 0 and float(mask.detach().max()) <= 1
 
 
+def test_heatmaps_with_a_mislaid_axis_are_refused():
+    model = _model()
+    mixture = torch.rand(2, SPEC.n_bins, SPEC.n_frames)
+    with pytest.raises(ValueError, match="bins, frames"):
+        model(mixture, torch.rand(2, 1, SPEC.n_frames))  # (B, Q, F, T) indexed one axis too far
+    with pytest.raises(ValueError, match="bins, frames"):
+        model(mixture[:, :, :64], torch.rand(1, SPEC.n_bins, SPEC.n_frames))
+
+
 def test_save_load_round_trip_offline_and_strict(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = _model().eval()
