@@ -119,6 +119,11 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         residual: use residual conv blocks (the research's open question; both kept).
         condition_encoder: FiLM the encoder levels too, not only bottleneck and decoder,
             so the query can steer which features are extracted, not just how they merge.
+        presence_head: also predict whether the queried source is in the mixture at all,
+            from the pooled query-conditioned bottleneck. The mask then means "where it
+            is, if present" and the output is that mask times the presence probability:
+            a mask alone is pulled towards drawing the query's typical shape even when
+            the source is absent, since that is right on most training items.
     """
 
     def __init__(
@@ -130,6 +135,7 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         embedding_dim: int = 64,
         residual: bool = False,
         condition_encoder: bool = True,
+        presence_head: bool = False,
     ) -> None:
         super().__init__()
         if depth < 1:
@@ -152,6 +158,7 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
                 ConvBlock(2 * widths[level], widths[level], residual, embedding_dim)
             )
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self.presence = nn.Linear(2 * widths[-1], out_channels) if presence_head else None
 
     def encode_query(self, query: Tensor) -> Tensor:
         """Embed a query once so it can be reused for many mixtures.
@@ -169,6 +176,12 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         self, mixture: Tensor, query: Tensor | None = None, query_embedding: Tensor | None = None
     ) -> Tensor:
         """Pre-sigmoid mask, for numerically stable training losses."""
+        return self.outputs(mixture, query, query_embedding)[0]
+
+    def outputs(
+        self, mixture: Tensor, query: Tensor | None = None, query_embedding: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Pre-sigmoid mask (B, out, H, W) and presence (B, out), or None without the head."""
         embedding = self._embedding(mixture, query, query_embedding)
         height, width = mixture.shape[-2:]
         multiple = 2**self.depth
@@ -180,9 +193,12 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
             skips.append(x)
             x = F.max_pool2d(x, 2)
         x = self.bottleneck(x, embedding)
+        presence = None
+        if self.presence is not None:
+            presence = self.presence(torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1))
         for upsample, decoder in zip(self.upsamplers, self.decoders, strict=True):
             x = decoder(torch.cat([upsample(x), skips.pop()], dim=1), embedding)
-        return self.head(x)[..., :height, :width]
+        return self.head(x)[..., :height, :width], presence
 
     def forward(
         self, mixture: Tensor, query: Tensor | None = None, query_embedding: Tensor | None = None
@@ -191,9 +207,13 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
 
         Give either ``query`` (same layout as ``encode_query`` takes) or a precomputed
         ``query_embedding`` of shape (B, E) or (E,); a single embedding is broadcast
-        over the whole batch of mixtures.
+        over the whole batch of mixtures. With a presence head the mask is scaled by the
+        probability that the queried source is present.
         """
-        return torch.sigmoid(self.logits(mixture, query, query_embedding))
+        mask, presence = self.outputs(mixture, query, query_embedding)
+        if presence is None:
+            return torch.sigmoid(mask)
+        return torch.sigmoid(mask) * torch.sigmoid(presence)[:, :, None, None]
 
     def _embedding(
         self, mixture: Tensor, query: Tensor | None, query_embedding: Tensor | None

@@ -20,6 +20,7 @@ from bachata_sep.digits.data import (
 )
 from bachata_sep.digits.evaluate import load_model
 from bachata_sep.digits.metrics import false_positive_pixels, per_item_scores, summarize
+from bachata_sep.digits.train import mask_loss
 from bachata_sep.errors import BadInputError
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "digits"
@@ -145,3 +146,32 @@ def test_evaluate_command_reaches_the_model_card_metrics(tmp_path, capsys, monke
     assert scores["mean_dice"] >= scores["mean_iou"]
     assert scores["absent_fp_rate"] <= _model_card_value("max_absent_fp_rate") + FP_TOLERANCE
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_with_a_presence_head_absent_items_teach_presence_not_the_mask():
+    torch.manual_seed(0)
+    mask = (torch.rand(4, 1, 8, 8) > 0.7).float()
+    present = torch.tensor([True, True, False, False])
+    mask[~present] = 0
+    logits, presence = torch.randn(4, 1, 8, 8), torch.randn(4, 1)
+    changed = logits.clone()
+    changed[~present] = 9.0  # the mask of an absent item is not scored...
+    assert mask_loss(changed, presence, mask, present) == pytest.approx(
+        mask_loss(logits, presence, mask, present).item()
+    )
+    sure = torch.where(present, 9.0, -9.0)[:, None]  # ...its presence is
+    assert mask_loss(logits, sure, mask, present) < mask_loss(logits, -sure, mask, present)
+    # Without a head the mask itself must stay empty on absent items.
+    assert mask_loss(changed, None, mask, present) > mask_loss(logits, None, mask, present)
+
+
+def test_train_logs_validation_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "digits"
+    argv = ["digits", "train", "--out", str(out), "--batch-size", "8", "--device", "cpu"]
+    assert cli.main([*argv, "--steps", "4", "--validation-every", "2"]) == 0
+    assert cli.main([*argv, "--steps", "6", "--validation-every", "2", "--resume"]) == 0
+    log = (out / "training_log.csv").read_text().splitlines()
+    assert [float(row.split(",")[0]) for row in log[1:]] == [2, 4, 6]
+    model = load_model(out)
+    assert model.presence is not None

@@ -84,3 +84,24 @@ def test_save_and_load_round_trip_offline(tmp_path, monkeypatch):
     with torch.no_grad():
         torch.testing.assert_close(loaded(mixture, query), model(mixture, query))
     assert loaded.depth == model.depth and loaded.encoders[0].film is None
+
+
+def test_presence_head_scales_the_mask_by_the_presence_probability():
+    torch.manual_seed(0)
+    model = tiny_unet(presence_head=True).eval()
+    mixture, query = torch.rand(3, 1, 28, 28), torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        mask_logits, presence_logits = model.outputs(mixture, query)
+        expected = torch.sigmoid(mask_logits) * torch.sigmoid(presence_logits)[:, :, None, None]
+        torch.testing.assert_close(model(mixture, query), expected)
+    assert presence_logits.shape == (3, 1)
+    assert tiny_unet().outputs(mixture, query)[1] is None
+
+
+def test_presence_head_learns_from_the_query():
+    """The head sees the query through FiLM, so it can say 'not in this mixture'."""
+    torch.manual_seed(0)
+    model = tiny_unet(presence_head=True)
+    _, presence = model.outputs(torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28))
+    presence.sum().backward()
+    assert model.bottleneck.film.project.weight.grad.abs().sum() > 0
