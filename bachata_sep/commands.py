@@ -85,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "base_channels",
         "depth",
         "frequency_pool",
+        "full_resolution_bins",
         "workers",
     ):
         value = getattr(defaults, name)

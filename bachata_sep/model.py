@@ -1,9 +1,12 @@
 """Audio instrument models: a query-conditioned U-Net per instrument, and the separator
 that runs them inside the song pipeline.
 
-Each model sees the mixture heatmap pooled along frequency (a coarser grid is most of the
-speed on a CPU and loses little: the mask is interpolated back onto the full-resolution
+Each model sees the mixture heatmap pooled along frequency above a split bin (a coarser
+grid is most of the speed on a CPU; the mask is interpolated back onto the full-resolution
 STFT anyway) and the heatmaps of a query clip, and returns a mask at the heatmap's size.
+The bins below the split keep full resolution because harmonics are resolved there: a
+4x-pooled oracle mask loses 2.9 dB SI-SDRi on bass and 3.4 dB on guitar, one that keeps
+the lowest 64 bins (up to 1.4 kHz) whole loses 0.2 and 0.7 dB.
 A checkpoint folder per instrument holds ``config.json`` + ``model.safetensors`` and the
 default query, ``reference.flac``: four bars of the instrument at the universal tempo.
 """
@@ -34,6 +37,7 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
         instrument: the name it separates (any name: users train their own).
         spec: the clip format it was trained on, as ``ClipSpec.to_dict()``.
         frequency_pool: average-pool factor along frequency before the U-Net.
+        full_resolution_bins: the lowest bins, left unpooled (0: pool every bin).
         unet: keyword arguments of :class:`ConditionedUNet`.
     """
 
@@ -43,17 +47,34 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
         spec: dict | None = None,
         frequency_pool: int = 2,
         unet: dict | None = None,
+        full_resolution_bins: int = 0,
     ) -> None:
         super().__init__()
         self.instrument = instrument
         self.spec = ClipSpec(**(spec or {}))
         self.frequency_pool = frequency_pool
+        self.full_resolution_bins = full_resolution_bins
         self.unet = ConditionedUNet(**(unet or {}))
 
     def _pool(self, heatmaps: Tensor) -> Tensor:
-        if self.frequency_pool == 1:
-            return heatmaps
-        return F.avg_pool2d(heatmaps, (self.frequency_pool, 1), ceil_mode=True)
+        low, high = heatmaps.split_with_sizes(self._split(heatmaps), dim=-2)
+        if self.frequency_pool > 1:
+            high = F.avg_pool2d(high, (self.frequency_pool, 1), ceil_mode=True)
+        return torch.cat([low, high], dim=-2)
+
+    def _unpool(self, pooled: Tensor, size: tuple[int, int]) -> Tensor:
+        """Back to ``size`` = (bins, frames): low bins as they are, the rest interpolated."""
+        low = pooled[..., : self.full_resolution_bins, :]
+        high = F.interpolate(
+            pooled[..., self.full_resolution_bins :, :],
+            size=(size[0] - self.full_resolution_bins, size[1]),
+            mode="bilinear",
+        )
+        return torch.cat([low, high], dim=-2)
+
+    def _split(self, heatmaps: Tensor) -> list[int]:
+        low = min(self.full_resolution_bins, heatmaps.shape[-2])
+        return [low, heatmaps.shape[-2] - low]
 
     def _check_heatmaps(self, heatmaps: Tensor) -> None:
         """A mislaid axis would still run through the U-Net and quietly mean nothing."""
@@ -71,7 +92,7 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
     def logits(self, mixture: Tensor, query_embedding: Tensor) -> Tensor:
         """Pre-sigmoid mask ``(B, F, T)`` from mixture heatmaps ``(B, F, T)``."""
         pooled = self.unet.logits(self._pool(mixture[:, None]), query_embedding=query_embedding)
-        return F.interpolate(pooled, size=mixture.shape[-2:], mode="bilinear")[:, 0]
+        return self._unpool(pooled, mixture.shape[-2:])[:, 0]
 
     def forward(self, mixture: Tensor, query: Tensor) -> Tensor:
         """Masks ``(B, F, T)`` for a batch of mixtures and one query stack ``(Q, F, T)``,

@@ -74,6 +74,7 @@ class TrainConfig:
     base_channels: int = 16
     depth: int = 4
     frequency_pool: int = 4
+    full_resolution_bins: int = 64
     residual: bool = False
     workers: int = 1
 
@@ -93,6 +94,7 @@ class TrainConfig:
             "instrument": self.instrument,
             "spec": ClipSpec().to_dict(),
             "frequency_pool": self.frequency_pool,
+            "full_resolution_bins": self.full_resolution_bins,
             "unet": {
                 "base_channels": self.base_channels,
                 "depth": self.depth,
@@ -247,7 +249,11 @@ def _training_facts(
         "parameters": parameters,
         "size_mb": round(parameters * 4 / 2**20, 2),
         "model": json.dumps(
-            config.model_config()["unet"] | {"frequency_pool": config.frequency_pool}
+            config.model_config()["unet"]
+            | {
+                "frequency_pool": config.frequency_pool,
+                "full_resolution_bins": config.full_resolution_bins,
+            }
         ),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"
         + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),

@@ -35,6 +35,19 @@ def test_masks_match_the_heatmap_shape():
         assert float(mask.detach().min()) >= 0 and float(mask.detach().max()) <= 1
 
 
+def test_low_bins_keep_full_resolution_and_the_rest_is_pooled():
+    model = InstrumentModel("bass", SPEC.to_dict(), 4, TINY, full_resolution_bins=64)
+    heatmaps = torch.rand(2, 1, SPEC.n_bins, SPEC.n_frames)
+    pooled = model._pool(heatmaps)
+    assert pooled.shape[-2] == 64 + -(-(SPEC.n_bins - 64) // 4)
+    restored = model._unpool(pooled, heatmaps.shape[-2:])
+    assert restored.shape == heatmaps.shape
+    torch.testing.assert_close(restored[..., :64, :], heatmaps[..., :64, :])
+    assert not torch.allclose(restored[..., 64:, :], heatmaps[..., 64:, :])
+    mask = model(heatmaps[:, 0], torch.rand(1, SPEC.n_bins, SPEC.n_frames))
+    assert mask.shape == heatmaps[:, 0].shape
+
+
 def test_heatmaps_with_a_mislaid_axis_are_refused():
     model = _model()
     mixture = torch.rand(2, SPEC.n_bins, SPEC.n_frames)
