@@ -70,6 +70,9 @@ def test_present_triplet_is_exact(splits, combine):
         assert not np.array_equal(triplet.query, digits[0])
         # Every mask pixel is ink in the overlay, overlaps included.
         assert np.all(triplet.overlay[triplet.mask > 0] > INK_THRESHOLD)
+        # Visible: the target's pixels where none of the other three digits has ink.
+        hidden = (digits[1:] > INK_THRESHOLD).any(0)
+        np.testing.assert_array_equal(triplet.visible, (digits[0] > INK_THRESHOLD) & ~hidden)
 
 
 def test_absent_triplet_queries_a_missing_class_with_an_empty_mask(splits):
@@ -77,7 +80,7 @@ def test_absent_triplet_queries_a_missing_class_with_an_empty_mask(splits):
         triplet = make_triplet(splits.test, np.random.default_rng(seed), absent=True)
         assert not triplet.present
         assert triplet.target not in triplet.classes
-        assert triplet.mask.sum() == 0
+        assert triplet.mask.sum() == 0 and triplet.visible.sum() == 0
 
 
 def test_dataset_is_reproducible_and_mixes_absent_queries(splits):
@@ -144,6 +147,9 @@ def test_evaluate_command_reaches_the_model_card_metrics(tmp_path, capsys, monke
     assert scores["n_present"] + scores["n_absent"] == 200 and scores["n_absent"] > 0
     assert scores["mean_iou"] >= _model_card_value("min_test_iou") - IOU_TOLERANCE
     assert scores["mean_dice"] >= scores["mean_iou"]
+    # The model must beat answering with the overlay's whole ink.
+    assert scores["mean_iou"] > scores["all_ink_iou"] + 0.1
+    assert 0 < scores["visible_fraction"] < 1
     assert scores["absent_fp_rate"] <= _model_card_value("max_absent_fp_rate") + FP_TOLERANCE
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

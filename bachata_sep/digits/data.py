@@ -122,6 +122,8 @@ class Triplet:
     overlay: np.ndarray
     query: np.ndarray
     mask: np.ndarray
+    visible: np.ndarray
+    """The mask's pixels that no other digit inks: all the overlay shows of the target."""
     target: int
     classes: tuple[int, ...]
     present: bool
@@ -154,10 +156,12 @@ def make_triplet(
     candidates = by_class[target]
     query_index = rng.choice(candidates[candidates != chosen[0]] if not absent else candidates)
     mask = np.zeros_like(overlay) if absent else (digits[0] > INK_THRESHOLD).astype(np.float32)
+    others_ink = (digits[1:] > INK_THRESHOLD).any(axis=0)
     return Triplet(
         overlay=overlay,
         query=images.images[query_index],
         mask=mask,
+        visible=mask * ~others_ink,
         target=target,
         classes=tuple(int(digit) for digit in np.sort(shown)),
         present=not absent,

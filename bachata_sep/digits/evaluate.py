@@ -11,7 +11,7 @@ from ..errors import BadInputError
 from ..pretrained import load_weights
 from ..training import pick_device
 from ..unet import ConditionedUNet
-from .data import OverlayTriplets, load_splits
+from .data import INK_THRESHOLD, OverlayTriplets, load_splits
 from .metrics import MASK_THRESHOLD, false_positive_pixels, per_item_scores, summarize
 from .train import predict
 
@@ -42,7 +42,9 @@ def evaluate(
     figure: str | Path | None = None,
     device: str = "auto",
 ) -> dict[str, float]:
-    """Mean IoU / Dice on present queries and absent-query false-positive rate.
+    """Mean IoU / Dice on present queries and absent-query false-positive rate, with the
+    two figures that put them in scale: the IoU of answering with the overlay's whole
+    ink, and the share of the target's pixels that no other digit covers.
 
     The overlays are built from test images only, which training never saw.
     """
@@ -56,10 +58,22 @@ def evaluate(
         seed=seed,
         mask_threshold=MASK_THRESHOLD,
         false_positive_min_pixels=false_positive_pixels(*probabilities.shape[-2:]),
+        **occlusion_context(test),
     )
     if figure is not None:
         save_figure(test, probabilities, Path(figure))
     return scores
+
+
+def occlusion_context(triplets: OverlayTriplets) -> dict[str, float]:
+    """How much the overlays give away, over present queries, whatever the model."""
+    examples = [triplets.triplet(index) for index in range(len(triplets))]
+    present = [example for example in examples if example.present]
+    overlay_ink = torch.from_numpy(np.stack([e.overlay for e in present]) > INK_THRESHOLD)
+    masks = torch.from_numpy(np.stack([e.mask for e in present]))
+    all_ink_iou, _ = per_item_scores(overlay_ink, masks)
+    visible = np.mean([e.visible.sum() / e.mask.sum() for e in present])
+    return {"all_ink_iou": all_ink_iou.mean().item(), "visible_fraction": float(visible)}
 
 
 def _figure_rows(present: np.ndarray) -> list[int]:
