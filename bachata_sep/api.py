@@ -3,8 +3,9 @@
 ``separate`` runs the song pipeline: beat tracking → 4-beat clips on the downbeats →
 FFT stretch to the universal clip → heatmap → separator masks → masks mapped back onto
 the full-resolution STFT of every channel → crossfaded overlap-add at the input's own
-sample rate and exact length. Clips go through in small batches, so memory stays bounded
-on long songs.
+sample rate and exact length. Clips go through in small batches, and a stretch of the
+stems is final once no later clip's window reaches it, so ``separate_blocks`` can hand the
+stems out piece by piece: memory stays bounded on long songs.
 """
 
 from __future__ import annotations
@@ -78,13 +79,61 @@ def separate(
     (see :mod:`bachata_sep.pretrained`). ``grid`` takes beats already tracked for this
     song (e.g. by :func:`track` for a display), so they are not tracked twice.
     """
+    samples, sample_rate, was_1d = as_audio(audio_or_path, sr)
+    song, queries, separator = _prepare(
+        samples, sample_rate, sr, instruments, references, separator, tracker, grid
+    )
+    # The blocks cover every sample exactly once, so the stems need no zeroing.
+    stems = {name: np.empty_like(samples) for name in queries}
+    for start, block in _overlap_add(song, queries, separator, batch_size, progress):
+        for name, audio in block.items():
+            stems[name][:, start : start + audio.shape[-1]] = audio
+    return {name: stem[0] if was_1d else stem for name, stem in stems.items()}
+
+
+def separate_blocks(
+    audio_or_path: AudioSource,
+    sr: int | None = None,
+    instruments: Sequence[str] = INSTRUMENTS,
+    references: Mapping[str, AudioSource] | None = None,
+    separator: Separator | None = None,
+    tracker: BeatTracker | None = None,
+    grid: BeatGrid | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: bool = True,
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """:func:`separate` piece by piece: ``(start sample, {instrument: (channels, n)
+    block})`` in song order, each block final, together covering the song once.
+
+    A caller that writes the blocks out (the command line does) never holds a whole stem:
+    four float32 stems of a 10-minute stereo song are 850 MB. Bad input is refused by this
+    call, before the first block.
+    """
+    samples, sample_rate, _ = as_audio(audio_or_path, sr)
+    song, queries, separator = _prepare(
+        samples, sample_rate, sr, instruments, references, separator, tracker, grid
+    )
+    return _overlap_add(song, queries, separator, batch_size, progress)
+
+
+def _prepare(
+    samples: np.ndarray,
+    sample_rate: int,
+    reference_rate: int | None,
+    instruments: Sequence[str],
+    references: Mapping[str, AudioSource] | None,
+    separator: Separator | None,
+    tracker: BeatTracker | None,
+    grid: BeatGrid | None,
+) -> tuple[_Song, dict[str, torch.Tensor | None], Separator]:
+    """The song cut into bars, the queries and the separator; everything that can refuse
+    the request happens here, before any separation."""
     separator = separator or default_separator().separator
     tracker = tracker or LibrosaTracker()
-    samples, sample_rate, was_1d = as_audio(audio_or_path, sr)
     references = references or {}
     _check_request(samples, sample_rate, instruments, references, separator)
     queries = {
-        name: query_heatmaps(references[name], sr, separator.spec, tracker)
+        name: query_heatmaps(references[name], reference_rate, separator.spec, tracker)
         if name in references
         else None
         for name in instruments
@@ -97,12 +146,33 @@ def separate(
             f"4-beat bar ({bar_seconds:.2f} s at {60 / grid.beat_period:.0f} BPM)"
         )
     segments = bar_segments(grid.downbeats, sample_rate, samples.shape[-1], bar_seconds)
-    song = _Song(samples, sample_rate, segments)
-    stems = {name: np.zeros_like(samples) for name in instruments}
-    batches = list(_batched(segments, batch_size))
-    for batch_segments in tqdm(batches, desc="Separating", unit="batch", disable=not progress):
-        _separate_batch(song, batch_segments, queries, separator, stems)
-    return {name: stem[0] if was_1d else stem for name, stem in stems.items()}
+    return _Song(samples, sample_rate, segments), queries, separator
+
+
+def _overlap_add(
+    song: _Song,
+    queries: Mapping[str, torch.Tensor | None],
+    separator: Separator,
+    batch_size: int,
+    progress: bool,
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Separate batch after batch into a buffer that starts at the first sample still
+    open; hand out its front as soon as no later clip's window reaches it."""
+    channels, n_samples = song.samples.shape
+    batches = list(_batched(song.segments, batch_size))
+    done = 0
+    carried = np.zeros((len(queries), channels, 0), dtype=np.float32)
+    for index, batch_segments in enumerate(
+        tqdm(batches, desc="Separating", unit="batch", disable=not progress)
+    ):
+        end = min(song.window(batch_segments[-1])[1], n_samples)
+        buffer = np.zeros((len(queries), channels, end - done), dtype=np.float32)
+        buffer[..., : carried.shape[-1]] = carried
+        _separate_batch(song, batch_segments, queries, separator, buffer, done)
+        last = index + 1 == len(batches)
+        final = n_samples if last else max(song.window(batches[index + 1][0])[0], done)
+        yield done, dict(zip(queries, buffer[..., : final - done], strict=True))
+        carried, done = buffer[..., final - done :], final
 
 
 def _check_request(
@@ -142,19 +212,21 @@ def _separate_batch(
     batch_segments: list[Segment],
     queries: Mapping[str, torch.Tensor | None],
     separator: Separator,
-    stems: dict[str, np.ndarray],
+    stems: np.ndarray,
+    stems_start: int,
 ) -> None:
     """Masks for a batch of clips, applied to each clip's full-resolution STFT and added
-    into the stems with crossfade weights."""
+    with crossfade weights into ``stems`` (instruments, channels, samples), whose first
+    sample is the song's sample ``stems_start``."""
     spec = separator.spec
     universal = np.stack([universal_clip(song.mono_excerpt(s), spec) for s in batch_segments])
     magnitudes = model_magnitude(universal, spec)
     batch = ClipBatch(magnitudes, heatmap(magnitudes), batch_segments, song.sample_rate)
     masks = separator.masks(batch, queries)
-    stacked = torch.stack([masks[name] for name in stems])
-    n_fft, hop_length = full_resolution_stft_size(song.sample_rate)
+    stacked = torch.stack([masks[name] for name in queries])
+    n_fft, hop_length = song.n_fft, song.hop_length
     for index, segment in enumerate(batch_segments):
-        window_start, window_end = segment.start - n_fft, segment.end + n_fft
+        window_start, window_end = song.window(segment)
         window = excerpt(song.samples, window_start, window_end)
         spectrum = stft(torch.from_numpy(window), n_fft, hop_length)
         ratio = stretch_ratio(segment.length, song.sample_rate, spec.length, spec.sample_rate)
@@ -172,8 +244,8 @@ def _separate_batch(
         weights = song.crossfade(segment, window_start, window.shape[-1])
         inside = slice(max(window_start, 0), min(window_end, song.samples.shape[-1]))
         local = slice(inside.start - window_start, inside.stop - window_start)
-        for name, estimate in zip(stems, estimates.numpy(), strict=True):
-            stems[name][:, inside] += (estimate * weights)[:, local]
+        target = slice(inside.start - stems_start, inside.stop - stems_start)
+        stems[..., target] += (estimates.numpy() * weights)[..., local]
 
 
 @dataclass
@@ -186,6 +258,12 @@ class _Song:
 
     def __post_init__(self) -> None:
         self.half_fade = round(CROSSFADE_SECONDS / 2 * self.sample_rate)
+        self.n_fft, self.hop_length = full_resolution_stft_size(self.sample_rate)
+
+    def window(self, segment: Segment) -> tuple[int, int]:
+        """The samples a clip's full-resolution STFT covers: its bar and one STFT window
+        of context either side (possibly reaching outside the song)."""
+        return segment.start - self.n_fft, segment.end + self.n_fft
 
     def mono_excerpt(self, segment: Segment) -> np.ndarray:
         """Downmixed clip by clip: a whole-song mono copy would cost memory on long songs."""

@@ -102,6 +102,30 @@ def output_subtype(input_subtype: str | None) -> str:
     return input_subtype if input_subtype in KEPT_SUBTYPES else "PCM_16"
 
 
+class WavWriter:
+    """A WAV file written block by block from ``(channels, samples)`` audio, so a stem can
+    be saved while it is still being separated. PCM blocks are clipped to [-1, 1] first
+    (libsndfile does not clip unless asked)."""
+
+    def __init__(
+        self, path: str | os.PathLike, sample_rate: int, channels: int, subtype: str = "FLOAT"
+    ) -> None:
+        self.clip = subtype.startswith("PCM")
+        self.file = sf.SoundFile(path, "w", sample_rate, channels, subtype=subtype, format="WAV")
+
+    def write(self, block: np.ndarray) -> None:
+        self.file.write(np.clip(block, -1.0, 1.0).T if self.clip else block.T)
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> WavWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 def write_audio(
     path: str | os.PathLike, samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT"
 ) -> None:
@@ -112,12 +136,9 @@ def write_audio(
     descriptor, temporary = tempfile.mkstemp(suffix=".wav", dir=path.parent, prefix=".partial-")
     os.close(descriptor)
     try:
-        with sf.SoundFile(
-            temporary, "w", sample_rate, samples.shape[0], subtype=subtype, format="WAV"
-        ) as output:
+        with WavWriter(temporary, sample_rate, samples.shape[0], subtype) as output:
             for start in range(0, samples.shape[1], WRITE_BLOCK):
-                block = samples[:, start : start + WRITE_BLOCK].T
-                output.write(np.clip(block, -1.0, 1.0) if subtype.startswith("PCM") else block)
+                output.write(samples[:, start : start + WRITE_BLOCK])
         os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     except BaseException:

@@ -153,7 +153,10 @@ class PulselessError(Exception):
 def analysis_signal(mono: np.ndarray, sample_rate: int) -> np.ndarray:
     """The signal at the analysis rate, after a lead-in of silence."""
     signal = librosa.resample(
-        mono.astype(np.float32), orig_sr=sample_rate, target_sr=ANALYSIS_RATE, res_type="soxr_hq"
+        mono.astype(np.float32, copy=False),
+        orig_sr=sample_rate,
+        target_sr=ANALYSIS_RATE,
+        res_type="soxr_hq",
     )
     return np.pad(signal, (int(LEAD_IN_SECONDS * ANALYSIS_RATE), 0))
 

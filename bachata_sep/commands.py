@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from . import api
-from .audio import output_subtype, read_audio, write_audio
+from .audio import WavWriter, output_subtype, read_audio
 from .errors import BadInputError
 from .pretrained import CHECKPOINTS
 from .spec import INSTRUMENTS
@@ -135,14 +137,21 @@ def run_separate(args: argparse.Namespace) -> int:
     for source, destination in destinations.items():
         try:
             samples, sample_rate, subtype = read_audio(source)
-            stems = api.separate(
+            blocks = api.separate_blocks(
                 samples,
                 sr=sample_rate,
                 instruments=args.instruments,
                 references=references,
                 separator=separator,
             )
-            _save_stems(destination, stems, sample_rate, output_subtype(subtype))
+            _save_stems(
+                destination,
+                blocks,
+                args.instruments,
+                samples.shape[0],
+                sample_rate,
+                output_subtype(subtype),
+            )
             print(destination)
         except BadInputError as error:
             if len(destinations) == 1:
@@ -272,16 +281,32 @@ def _destinations(inputs: list[Path], out: Path) -> dict[Path, Path]:
     return destinations
 
 
-def _save_stems(folder: Path, stems: dict[str, np.ndarray], sample_rate: int, subtype: str) -> None:
-    """Write every stem into a hidden folder first and move them in only when all are
-    written, so a failure never leaves a half-separated song behind."""
+def _save_stems(
+    folder: Path,
+    blocks: Iterator[tuple[int, dict[str, np.ndarray]]],
+    instruments: Sequence[str],
+    channels: int,
+    sample_rate: int,
+    subtype: str,
+) -> None:
+    """Write the stems block by block as they are separated (no whole stem is ever held)
+    into a hidden folder, and move them in only when all are complete, so a failure never
+    leaves a half-separated song behind."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".partial-{folder.name}-", dir=folder.parent))
     try:
-        for name, audio in stems.items():
-            write_audio(staging / f"{name}.wav", audio, sample_rate, subtype)
+        with contextlib.ExitStack() as files:
+            writers = {
+                name: files.enter_context(
+                    WavWriter(staging / f"{name}.wav", sample_rate, channels, subtype)
+                )
+                for name in instruments
+            }
+            for _, block in blocks:
+                for name, audio in block.items():
+                    writers[name].write(audio)
         folder.mkdir(exist_ok=True)
-        for name in stems:
+        for name in writers:
             os.replace(staging / f"{name}.wav", folder / f"{name}.wav")
     finally:
         shutil.rmtree(staging, ignore_errors=True)

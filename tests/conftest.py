@@ -6,6 +6,16 @@ import numpy as np
 import pytest
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (VmHWM). Not ``ru_maxrss``: a child
+    process starts with its parent's, so under pytest it would measure pytest."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("this system reports no VmHWM")
+
+
 def _hit(
     sample_rate: int,
     frequency: float,

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import textwrap
 from importlib.metadata import entry_points
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import soundfile as sf
 from conftest import percussion_track, synthetic_song
 
+from bachata_sep import api
 from bachata_sep.cli import main
 from bachata_sep.pretrained import CHECKPOINTS
 from bachata_sep.spec import INSTRUMENTS
@@ -132,6 +134,50 @@ def test_rerun_keeps_other_files_in_the_song_folder(song_file, tmp_path):
         == 0
     )
     assert notes.read_text() == "keep me"
+
+
+def test_a_failure_while_separating_leaves_no_half_song(song_file, tmp_path, monkeypatch):
+    separate_blocks = api.separate_blocks
+
+    def failing_blocks(*args, **kwargs):
+        yield next(separate_blocks(*args, **kwargs))
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(api, "separate_blocks", failing_blocks)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="disk full"):
+        main(["separate", str(song_file), "-o", str(out), "--instruments", "bass"])
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_ten_minute_stereo_song_never_holds_its_stems(tmp_path):
+    """Stems go to disk block by block: the command's peak memory grows by less than the
+    four float32 stereo stems of a 10-minute song would take alone (850 MB)."""
+    loop, _, _ = percussion_track(128, 8, sample_rate=44100)
+    song = np.tile(loop, 600 * 44100 // len(loop) + 1)[: 600 * 44100]
+    path = tmp_path / "long.wav"
+    sf.write(path, np.stack([song, 0.5 * song], axis=1), 44100, subtype="PCM_16")
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, "tests")
+        from conftest import peak_rss_mb
+        from bachata_sep.cli import main
+        before = peak_rss_mb()
+        assert main(["separate", sys.argv[1], "-o", sys.argv[2]]) == 0
+        print(peak_rss_mb() - before)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    growth_mb = float(result.stdout.strip().splitlines()[-1])
+    assert growth_mb < 850, growth_mb
+    assert sf.info(tmp_path / "out" / "long" / "guitar.wav").frames == len(song)
 
 
 def test_argument_errors(song_file, tmp_path):
