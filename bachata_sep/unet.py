@@ -21,6 +21,11 @@ def _group_norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(min(8, channels), channels)
 
 
+def mean_and_max(features: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B, 2C): global mean and max, a summary independent of size and place."""
+    return torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
+
+
 class FiLM(nn.Module):
     """Per-channel ``x * (1 + scale) + shift`` predicted from the query embedding.
 
@@ -103,8 +108,7 @@ class QueryEncoder(nn.Module):
 
     def forward(self, query: Tensor) -> Tensor:
         features = self.features(query)
-        pooled = torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
-        return self.project(pooled)
+        return self.project(mean_and_max(features))
 
 
 class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
@@ -195,7 +199,7 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         x = self.bottleneck(x, embedding)
         presence = None
         if self.presence is not None:
-            presence = self.presence(torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1))
+            presence = self.presence(mean_and_max(x))
         for upsample, decoder in zip(self.upsamplers, self.decoders, strict=True):
             x = decoder(torch.cat([upsample(x), skips.pop()], dim=1), embedding)
         return self.head(x)[..., :height, :width], presence
