@@ -56,13 +56,15 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
         self.full_resolution_bins = full_resolution_bins
         self.unet = ConditionedUNet(**(unet or {}))
 
-    def _pool(self, heatmaps: Tensor) -> Tensor:
-        low, high = heatmaps.split_with_sizes(self._split(heatmaps), dim=-2)
+    def pool(self, heatmaps: Tensor) -> Tensor:
+        """The U-Net's input grid: low bins as they are, the rest average-pooled."""
+        low = heatmaps[..., : self.full_resolution_bins, :]
+        high = heatmaps[..., self.full_resolution_bins :, :]
         if self.frequency_pool > 1:
             high = F.avg_pool2d(high, (self.frequency_pool, 1), ceil_mode=True)
         return torch.cat([low, high], dim=-2)
 
-    def _unpool(self, pooled: Tensor, size: tuple[int, int]) -> Tensor:
+    def unpool(self, pooled: Tensor, size: tuple[int, int]) -> Tensor:
         """Back to ``size`` = (bins, frames): low bins as they are, the rest interpolated."""
         low = pooled[..., : self.full_resolution_bins, :]
         high = F.interpolate(
@@ -71,10 +73,6 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
             mode="bilinear",
         )
         return torch.cat([low, high], dim=-2)
-
-    def _split(self, heatmaps: Tensor) -> list[int]:
-        low = min(self.full_resolution_bins, heatmaps.shape[-2])
-        return [low, heatmaps.shape[-2] - low]
 
     def _check_heatmaps(self, heatmaps: Tensor) -> None:
         """A mislaid axis would still run through the U-Net and quietly mean nothing."""
@@ -87,12 +85,12 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
     def encode_query(self, query: Tensor) -> Tensor:
         """One embedding ``(E,)`` from query heatmaps ``(Q, F, T)``: their mean embedding."""
         self._check_heatmaps(query)
-        return self.unet.encode_query(self._pool(query[:, None])).mean(dim=0)
+        return self.unet.encode_query(self.pool(query[:, None])).mean(dim=0)
 
     def logits(self, mixture: Tensor, query_embedding: Tensor) -> Tensor:
         """Pre-sigmoid mask ``(B, F, T)`` from mixture heatmaps ``(B, F, T)``."""
-        pooled = self.unet.logits(self._pool(mixture[:, None]), query_embedding=query_embedding)
-        return self._unpool(pooled, mixture.shape[-2:])[:, 0]
+        pooled = self.unet.logits(self.pool(mixture[:, None]), query_embedding=query_embedding)
+        return self.unpool(pooled, mixture.shape[-2:])[:, 0]
 
     def forward(self, mixture: Tensor, query: Tensor) -> Tensor:
         """Masks ``(B, F, T)`` for a batch of mixtures and one query stack ``(Q, F, T)``,
@@ -100,7 +98,7 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
         self._check_heatmaps(mixture)
         if query.dim() == 4:
             self._check_heatmaps(query)
-            embedding = self.unet.encode_query(self._pool(query.flatten(0, 1)[:, None]))
+            embedding = self.unet.encode_query(self.pool(query.flatten(0, 1)[:, None]))
             embedding = embedding.view(*query.shape[:2], -1).mean(dim=1)
         else:
             embedding = self.encode_query(query)

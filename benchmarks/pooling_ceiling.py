@@ -48,7 +48,7 @@ class PooledOracle:
     ) -> dict[str, torch.Tensor]:
         masks = self.oracle.masks(batch, queries)
         return {
-            name: self.layout._unpool(self.layout._pool(mask[:, None]), mask.shape[-2:])[:, 0]
+            name: self.layout.unpool(self.layout.pool(mask[:, None]), mask.shape[-2:])[:, 0]
             for name, mask in masks.items()
         }
 

@@ -38,9 +38,9 @@ def test_masks_match_the_heatmap_shape():
 def test_low_bins_keep_full_resolution_and_the_rest_is_pooled():
     model = InstrumentModel("bass", SPEC.to_dict(), 4, TINY, full_resolution_bins=64)
     heatmaps = torch.rand(2, 1, SPEC.n_bins, SPEC.n_frames)
-    pooled = model._pool(heatmaps)
+    pooled = model.pool(heatmaps)
     assert pooled.shape[-2] == 64 + -(-(SPEC.n_bins - 64) // 4)
-    restored = model._unpool(pooled, heatmaps.shape[-2:])
+    restored = model.unpool(pooled, heatmaps.shape[-2:])
     assert restored.shape == heatmaps.shape
     torch.testing.assert_close(restored[..., :64, :], heatmaps[..., :64, :])
     assert not torch.allclose(restored[..., 64:, :], heatmaps[..., 64:, :])
