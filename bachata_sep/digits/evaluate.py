@@ -11,7 +11,7 @@ from ..errors import BadInputError
 from ..pretrained import load_weights
 from ..training import pick_device
 from ..unet import ConditionedUNet
-from .data import INK_THRESHOLD, OverlayTriplets, load_splits
+from .data import INK_THRESHOLD, OverlayTriplets, Triplet, load_splits
 from .metrics import MASK_THRESHOLD, false_positive_pixels, per_item_scores, summarize
 from .train import predict
 
@@ -52,22 +52,22 @@ def evaluate(
     model = load_model(checkpoint, torch_device)
     test = OverlayTriplets(load_splits(mnist_dir).test, n_overlays, seed, absent_fraction)
     probabilities, masks, present = predict(model, test, torch_device)
+    examples = [test.triplet(index) for index in range(len(test))]
     scores = summarize(probabilities, masks, present)
     scores.update(
         n_overlays=n_overlays,
         seed=seed,
         mask_threshold=MASK_THRESHOLD,
         false_positive_min_pixels=false_positive_pixels(*probabilities.shape[-2:]),
-        **occlusion_context(test),
+        **occlusion_context(examples),
     )
     if figure is not None:
-        save_figure(test, probabilities, Path(figure))
+        save_figure(examples, probabilities, Path(figure))
     return scores
 
 
-def occlusion_context(triplets: OverlayTriplets) -> dict[str, float]:
+def occlusion_context(examples: list[Triplet]) -> dict[str, float]:
     """How much the overlays give away, over present queries, whatever the model."""
-    examples = [triplets.triplet(index) for index in range(len(triplets))]
     present = [example for example in examples if example.present]
     overlay_ink = torch.from_numpy(np.stack([e.overlay for e in present]) > INK_THRESHOLD)
     masks = torch.from_numpy(np.stack([e.mask for e in present]))
@@ -83,14 +83,13 @@ def _figure_rows(present: np.ndarray) -> list[int]:
     return sorted(present_rows + absent_rows)
 
 
-def save_figure(triplets: OverlayTriplets, probabilities: torch.Tensor, path: Path) -> None:
+def save_figure(examples: list[Triplet], probabilities: torch.Tensor, path: Path) -> None:
     """Grid of overlay | query | ground truth | prediction, one example per row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    examples = [triplets.triplet(index) for index in range(len(triplets))]
     rows = _figure_rows(np.array([example.present for example in examples]))
     predicted = probabilities >= MASK_THRESHOLD
     figure, axes = plt.subplots(len(rows), 4, figsize=(6.4, 1.7 * len(rows)), squeeze=False)
