@@ -234,6 +234,12 @@ def save_reference(out: Path, library, instrument: str, spec: ClipSpec) -> None:
     )
 
 
+def _architecture(model_config: dict) -> dict:
+    """The U-Net's settings and the model's own (pooling), flat, for the model card."""
+    own = {k: v for k, v in model_config.items() if k not in ("instrument", "spec", "unet")}
+    return model_config["unet"] | own
+
+
 def _training_facts(
     config: TrainConfig, model: InstrumentModel, library, best: dict[str, float]
 ) -> dict:
@@ -248,13 +254,7 @@ def _training_facts(
         "command": config.command(),
         "parameters": parameters,
         "size_mb": round(parameters * 4 / 2**20, 2),
-        "model": json.dumps(
-            config.model_config()["unet"]
-            | {
-                "frequency_pool": config.frequency_pool,
-                "full_resolution_bins": config.full_resolution_bins,
-            }
-        ),
+        "model": json.dumps(_architecture(config.model_config())),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"
         + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
         "wall_s": round(best["elapsed_s"]),
