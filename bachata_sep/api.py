@@ -79,12 +79,11 @@ def separate(
     (see :mod:`bachata_sep.pretrained`). ``grid`` takes beats already tracked for this
     song (e.g. by :func:`track` for a display), so they are not tracked twice.
     """
-    samples, sample_rate, was_1d = as_audio(audio_or_path, sr)
-    song, queries, separator = _prepare(
-        samples, sample_rate, sr, instruments, references, separator, tracker, grid
+    song, queries, separator, was_1d = _prepare(
+        audio_or_path, sr, instruments, references, separator, tracker, grid
     )
     # The blocks cover every sample exactly once, so the stems need no zeroing.
-    stems = {name: np.empty_like(samples) for name in queries}
+    stems = {name: np.empty_like(song.samples) for name in queries}
     for start, block in _overlap_add(song, queries, separator, batch_size, progress):
         for name, audio in block.items():
             stems[name][:, start : start + audio.shape[-1]] = audio
@@ -109,31 +108,30 @@ def separate_blocks(
     four float32 stems of a 10-minute stereo song are 850 MB. Bad input is refused by this
     call, before the first block.
     """
-    samples, sample_rate, _ = as_audio(audio_or_path, sr)
-    song, queries, separator = _prepare(
-        samples, sample_rate, sr, instruments, references, separator, tracker, grid
+    song, queries, separator, _ = _prepare(
+        audio_or_path, sr, instruments, references, separator, tracker, grid
     )
     return _overlap_add(song, queries, separator, batch_size, progress)
 
 
 def _prepare(
-    samples: np.ndarray,
-    sample_rate: int,
-    reference_rate: int | None,
+    audio_or_path: AudioSource,
+    sr: int | None,
     instruments: Sequence[str],
     references: Mapping[str, AudioSource] | None,
     separator: Separator | None,
     tracker: BeatTracker | None,
     grid: BeatGrid | None,
-) -> tuple[_Song, dict[str, torch.Tensor | None], Separator]:
-    """The song cut into bars, the queries and the separator; everything that can refuse
-    the request happens here, before any separation."""
+) -> tuple[_Song, dict[str, torch.Tensor | None], Separator, bool]:
+    """The song cut into bars, the queries, the separator and whether the song was 1-D;
+    everything that can refuse the request happens here, before any separation."""
+    samples, sample_rate, was_1d = as_audio(audio_or_path, sr)
     separator = separator or default_separator().separator
     tracker = tracker or LibrosaTracker()
     references = references or {}
     _check_request(samples, sample_rate, instruments, references, separator)
     queries = {
-        name: query_heatmaps(references[name], reference_rate, separator.spec, tracker)
+        name: query_heatmaps(references[name], sr, separator.spec, tracker)
         if name in references
         else None
         for name in instruments
@@ -146,7 +144,7 @@ def _prepare(
             f"4-beat bar ({bar_seconds:.2f} s at {60 / grid.beat_period:.0f} BPM)"
         )
     segments = bar_segments(grid.downbeats, sample_rate, samples.shape[-1], bar_seconds)
-    return _Song(samples, sample_rate, segments), queries, separator
+    return _Song(samples, sample_rate, segments), queries, separator, was_1d
 
 
 def _overlap_add(
