@@ -19,7 +19,8 @@ from .audio import WavWriter, output_subtype, read_audio
 from .errors import BadInputError
 from .pretrained import CHECKPOINTS
 from .spec import INSTRUMENTS
-from .train import TrainConfig, train
+from .train import LOSSES, TrainConfig, train
+from .unet import CONDITIONINGS
 
 # The committed models' tests may score this much below the quick check in their card.
 TEST_FLOOR_MARGIN_DB = 1.0
@@ -96,6 +97,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     train.add_argument("--residual", action="store_true", help="residual U-Net blocks")
+    train.add_argument(
+        "--conditioning",
+        choices=CONDITIONINGS,
+        default=defaults.conditioning,
+        help="how the query steers the U-Net: film (every level) or concat (input and "
+        "bottleneck channels) (default: %(default)s)",
+    )
+    train.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=defaults.loss,
+        help="l1: masked-magnitude L1; si-sdr: waveform SI-SDR (default: %(default)s)",
+    )
     train.add_argument("--resume", action="store_true", help="continue from DIR's last state")
     train.set_defaults(run=run_train)
 

@@ -4,9 +4,10 @@
 
 Step ``s`` uses triplets ``s*B .. (s+1)*B - 1`` of one seeded stream, so a resumed run sees
 the batches an uninterrupted one would have; under ``torchrun`` each process takes its
-own slice of every batch. The loss is the L1 distance between the masked mixture
-magnitude and the target magnitude, relative to the mixture's level; validation reports
-SI-SDR improvement of the waveform estimate (mask on the complex STFT, then iSTFT).
+own slice of every batch. Two losses (``--loss``): ``l1``, the distance between the
+masked mixture magnitude and the target magnitude relative to the mixture's level, and
+``si-sdr``, the negative SI-SDR of the waveform estimate (the metric itself). Validation
+reports SI-SDR improvement of the waveform estimate (mask on the complex STFT, then iSTFT).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ LOG_COLUMNS = (
     "elapsed_s",
 )
 REFERENCE_BARS = 4
+LOSSES = ("l1", "si-sdr")
+# An absent target's estimate should be silence; below this level (relative to the
+# mixture) it counts as silent, so the loss does not chase ever quieter leftovers.
+ABSENT_FLOOR = 1e-3
 
 
 @dataclass
@@ -76,6 +81,8 @@ class TrainConfig:
     frequency_pool: int = 4
     full_resolution_bins: int = 64
     residual: bool = False
+    conditioning: str = "film"
+    loss: str = "l1"
     workers: int = 1
 
     def command(self) -> str:
@@ -99,6 +106,7 @@ class TrainConfig:
                 "base_channels": self.base_channels,
                 "depth": self.depth,
                 "residual": self.residual,
+                "conditioning": self.conditioning,
             },
         }
 
@@ -107,6 +115,41 @@ def magnitude_loss(mask: torch.Tensor, mixture: torch.Tensor, target: torch.Tens
     """Mean |mask·|X| − |S|| per item, divided by the item's mean |X| (level-invariant)."""
     level = mixture.mean(dim=(-2, -1)) + 1e-6
     return ((mask * mixture - target).abs().mean(dim=(-2, -1)) / level).mean()
+
+
+def waveform_loss(
+    mask: torch.Tensor,
+    mixture: torch.Tensor,
+    target: torch.Tensor,
+    present: torch.Tensor,
+    spec: ClipSpec,
+) -> torch.Tensor:
+    """Negative SI-SDR (dB / 10) of the waveform estimate on present targets; on absent
+    ones its level relative to the mixture (dB / 10, floored), since SI-SDR needs a target."""
+    estimate = istft(stft(mixture, spec.n_fft, spec.hop_length) * mask, **_istft_args(spec))
+    present = present > 0
+    losses = torch.zeros(len(mixture), device=mixture.device)
+    if present.any():
+        losses[present] = -si_sdr(target[present], estimate[present]).float() / 10
+    if (~present).any():
+        leftover = estimate[~present].square().mean(-1) / (
+            mixture[~present].square().mean(-1) + 1e-10
+        )
+        losses[~present] = torch.log10(leftover + ABSENT_FLOOR)
+    return losses.mean()
+
+
+def _istft_args(spec: ClipSpec) -> dict:
+    return {"n_fft": spec.n_fft, "hop_length": spec.hop_length, "length": spec.length}
+
+
+def batch_loss(
+    name: str, mask: torch.Tensor, batch: dict[str, torch.Tensor], spec: ClipSpec
+) -> torch.Tensor:
+    """The training loss ``name`` (one of :data:`LOSSES`) of a batch already on the device."""
+    if name == "l1":
+        return magnitude_loss(mask, batch["mixture_magnitude"], batch["target_magnitude"])
+    return waveform_loss(mask, batch["mixture"], batch["target"], batch["present"], spec)
 
 
 @torch.no_grad()
@@ -120,7 +163,7 @@ def validate(model: InstrumentModel, items: dict[str, torch.Tensor], spec: ClipS
         ]
     )
     spectrum = stft(items["mixture"], spec.n_fft, spec.hop_length)
-    estimate = istft(spectrum * masks, spec.n_fft, spec.hop_length, spec.length)
+    estimate = istft(spectrum * masks, **_istft_args(spec))
     present = items["present"] > 0
     scores = {"val_si_sdr_db": math.nan, "val_si_sdri_db": math.nan}
     if present.any():
@@ -145,6 +188,8 @@ def validate(model: InstrumentModel, items: dict[str, torch.Tensor], spec: ClipS
 def train(config: TrainConfig) -> dict[str, float]:
     """Run (or resume) training; returns the best validation scores (on the main process;
     other ``torchrun`` processes return an empty dict)."""
+    if config.loss not in LOSSES:
+        raise BadInputError(f"unknown loss {config.loss!r}: use {' or '.join(LOSSES)}")
     torch.manual_seed(config.seed)
     device = pick_device(config.device)
     distributed = init_distributed(device)
@@ -190,12 +235,10 @@ def train(config: TrainConfig) -> dict[str, float]:
         model.train()
         for group in optimizer.param_groups:
             group["lr"] = cosine_learning_rate(config.learning_rate, step, config.steps)
-        batch = next(batches)
+        batch = {key: value.to(device) for key, value in next(batches).items()}
         # Heatmaps are (B, 1, F, T): one mixture channel, and one query clip per item.
-        mask = trained(batch["mixture_heatmap"][:, 0].to(device), batch["query_heatmap"].to(device))
-        loss = magnitude_loss(
-            mask, batch["mixture_magnitude"].to(device), batch["target_magnitude"].to(device)
-        )
+        mask = trained(batch["mixture_heatmap"][:, 0], batch["query_heatmap"])
+        loss = batch_loss(config.loss, mask, batch, spec)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -4,8 +4,10 @@ Separation is posed as semantic segmentation: the network sees a mixture heatmap
 (an image, or an STFT magnitude scaled to [0, 1]) and predicts a soft mask of where the
 wanted source lies in it. *Which* source is wanted is not a fixed output channel but a
 query: a different example of that source, pooled to an embedding that modulates the
-U-Net's feature maps by FiLM (per-channel scale and shift). One code path serves 1x28x28
-digits and 1xFxT spectrograms, so the digits model is a real test of the architecture.
+U-Net's feature maps by FiLM (per-channel scale and shift), or, the simpler alternative we
+measured it against, is tiled over the map and concatenated as extra input channels.
+One code path serves 1x28x28 digits and 1xFxT spectrograms, so the digits model is a
+real test of the architecture.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ def _group_norm(channels: int) -> nn.GroupNorm:
 def mean_and_max(features: Tensor) -> Tensor:
     """(B, C, H, W) -> (B, 2C): global mean and max, a summary independent of size and place."""
     return torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
+
+
+def _with_tiled(features: Tensor, vector: Tensor) -> Tensor:
+    """(B, C, H, W) and (B, D) -> (B, C + D, H, W): the vector repeated at every place."""
+    tiled = vector[:, :, None, None].expand(-1, -1, *features.shape[-2:])
+    return torch.cat([features, tiled], dim=1)
 
 
 class FiLM(nn.Module):
@@ -111,6 +119,9 @@ class QueryEncoder(nn.Module):
         return self.project(mean_and_max(features))
 
 
+CONDITIONINGS = ("film", "concat")
+
+
 class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
     """U-Net mask estimator whose every level is FiLM-conditioned on a query embedding.
 
@@ -128,6 +139,9 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
             is, if present" and the output is that mask times the presence probability:
             a mask alone is pulled towards drawing the query's typical shape even when
             the source is absent, since that is right on most training items.
+        conditioning: ``film`` (scale and shift every conditioned level's channels) or
+            ``concat`` (the embedding, projected and tiled, as extra channels at the input
+            and at the bottleneck; ``condition_encoder`` does not apply).
     """
 
     def __init__(
@@ -140,27 +154,39 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         residual: bool = False,
         condition_encoder: bool = True,
         presence_head: bool = False,
+        conditioning: str = "film",
     ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError("depth must be at least 1")
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, not {conditioning!r}")
         self.depth = depth
         widths = [base_channels * 2**level for level in range(depth + 1)]
 
         self.query_encoder = QueryEncoder(in_channels, widths, embedding_dim, residual)
-        encoder_film = embedding_dim if condition_encoder else None
+        film = embedding_dim if conditioning == "film" else None
+        encoder_film = film if condition_encoder else None
+        # Concatenation: the tiled embedding enters as widths[0] extra input channels and
+        # widths[-2] extra bottleneck channels (so the query has a say at both scales).
+        self.tile_input = self.tile_bottleneck = None
+        extra_input = extra_bottleneck = 0
+        if conditioning == "concat":
+            extra_input, extra_bottleneck = widths[0], widths[-2]
+            self.tile_input = nn.Linear(embedding_dim, extra_input)
+            self.tile_bottleneck = nn.Linear(embedding_dim, extra_bottleneck)
         self.encoders = nn.ModuleList(
             ConvBlock(previous, width, residual, encoder_film)
-            for previous, width in zip([in_channels, *widths[:-2]], widths[:-1], strict=True)
+            for previous, width in zip(
+                [in_channels + extra_input, *widths[:-2]], widths[:-1], strict=True
+            )
         )
-        self.bottleneck = ConvBlock(widths[-2], widths[-1], residual, embedding_dim)
+        self.bottleneck = ConvBlock(widths[-2] + extra_bottleneck, widths[-1], residual, film)
         self.upsamplers = nn.ModuleList()
         self.decoders = nn.ModuleList()
         for level in reversed(range(depth)):
             self.upsamplers.append(nn.ConvTranspose2d(widths[level + 1], widths[level], 2, 2))
-            self.decoders.append(
-                ConvBlock(2 * widths[level], widths[level], residual, embedding_dim)
-            )
+            self.decoders.append(ConvBlock(2 * widths[level], widths[level], residual, film))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         self.presence = nn.Linear(2 * widths[-1], out_channels) if presence_head else None
 
@@ -190,12 +216,16 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         height, width = mixture.shape[-2:]
         multiple = 2**self.depth
         x = F.pad(mixture, (0, -width % multiple, 0, -height % multiple))
+        if self.tile_input is not None:
+            x = _with_tiled(x, self.tile_input(embedding))
 
         skips: list[Tensor] = []
         for encoder in self.encoders:
             x = encoder(x, embedding)
             skips.append(x)
             x = F.max_pool2d(x, 2)
+        if self.tile_bottleneck is not None:
+            x = _with_tiled(x, self.tile_bottleneck(embedding))
         x = self.bottleneck(x, embedding)
         presence = None
         if self.presence is not None:

@@ -3,12 +3,15 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import si_sdr
 
 from bachata_sep.cards import METRICS_FILE
 from bachata_sep.model import REFERENCE_CLIP, InstrumentModel, ModelSeparator
-from bachata_sep.train import TrainConfig, train
+from bachata_sep.spec import ClipSpec
+from bachata_sep.train import TrainConfig, train, waveform_loss
 from bachata_sep.training import LOG_FILE, STATE_FILE
+from bachata_sep.transforms import stft
 
 TINY = {"base_channels": 8, "depth": 2, "frequency_pool": 8, "batch_size": 4}
 
@@ -86,6 +89,58 @@ def test_unknown_instrument_is_a_clear_error(small_loop_library, tmp_path):
                 instrument="maracas", library=small_loop_library, out=tmp_path, steps=2, **TINY
             )
         )
+
+
+def test_waveform_loss_ranks_masks_like_si_sdr():
+    spec = ClipSpec()
+    generator = torch.Generator().manual_seed(0)
+    time = torch.arange(spec.length) / spec.sample_rate
+    target = 0.5 * torch.sin(2 * torch.pi * 220 * time).repeat(2, 1)
+    mixture = target + 0.3 * torch.randn(2, spec.length, generator=generator)
+    present = torch.tensor([1.0, 0.0])
+    target[1] = 0
+    ideal = (
+        stft(target, spec.n_fft, spec.hop_length).abs()
+        / (stft(mixture, spec.n_fft, spec.hop_length).abs() + 1e-8)
+    ).clamp(max=1)
+    ones = torch.ones_like(ideal)
+
+    def loss(mask, item):
+        rows = slice(item, item + 1)
+        return float(waveform_loss(mask[rows], mixture[rows], target[rows], present[rows], spec))
+
+    # Present target: -SI-SDR/10, so the ideal mask scores far below the mixture itself.
+    assert loss(ideal, 0) < loss(ones, 0) - 1.0
+    mixture_si_sdr = si_sdr(target[0].numpy(), mixture[0].numpy())
+    assert loss(ones, 0) == pytest.approx(-mixture_si_sdr / 10, abs=0.01)
+    # Absent target: the leftover's level, floored at -30 dB.
+    assert loss(ones, 1) == pytest.approx(0.0, abs=0.01)
+    assert loss(torch.zeros_like(ideal), 1) == pytest.approx(-3.0, abs=0.01)
+
+
+def test_si_sdr_loss_trains(small_loop_library, tmp_path):
+    config = TrainConfig(
+        instrument="bass",
+        library=small_loop_library,
+        out=tmp_path,
+        steps=30,
+        validation_every=10,
+        validation_size=8,
+        learning_rate=5e-3,
+        loss="si-sdr",
+        **TINY,
+    )
+    train(config)
+    rows = _log(tmp_path)
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    assert "--loss si-sdr" in config.command()
+
+
+def test_unknown_loss_is_a_clear_error(small_loop_library, tmp_path):
+    from bachata_sep.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="unknown loss 'l2'"):
+        train(TrainConfig(instrument="bass", library=small_loop_library, out=tmp_path, loss="l2"))
 
 
 def test_torchrun_two_processes_on_gloo(small_loop_library, tmp_path):

@@ -13,11 +13,13 @@ def tiny_unet(**overrides) -> ConditionedUNet:
     return ConditionedUNet(**config)
 
 
-@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize(
+    ("residual", "conditioning"), [(False, "film"), (True, "film"), (False, "concat")]
+)
 @pytest.mark.parametrize("shape", [(28, 28), (513, 87), (33, 7)])
-def test_mask_has_the_mixture_shape_and_gradients_flow(shape, residual):
+def test_mask_has_the_mixture_shape_and_gradients_flow(shape, residual, conditioning):
     torch.manual_seed(0)
-    model = tiny_unet(residual=residual)
+    model = tiny_unet(residual=residual, conditioning=conditioning)
     mixture = torch.rand(2, 1, *shape)
     query = torch.rand(2, 1, 40, 31)  # a query need not match the mixture's size
     mask = model(mixture, query)
@@ -28,15 +30,23 @@ def test_mask_has_the_mixture_shape_and_gradients_flow(shape, residual):
     assert not unused
 
 
-def test_query_changes_the_mask_once_film_is_trained():
+@pytest.mark.parametrize("conditioning", ["film", "concat"])
+def test_query_changes_the_mask_once_conditioning_is_trained(conditioning):
     torch.manual_seed(0)
-    model = tiny_unet().eval()
+    model = tiny_unet(conditioning=conditioning).eval()
     for parameter in model.parameters():  # FiLM starts as the identity; perturb it
         torch.nn.init.normal_(parameter, std=0.3)
     mixture = torch.rand(1, 1, 28, 28)
     first = model(mixture, torch.rand(1, 1, 28, 28))
     second = model(mixture, torch.rand(1, 1, 28, 28))
     assert not torch.allclose(first, second)
+
+
+def test_concat_conditioning_has_no_film_and_rejects_unknown_kinds():
+    model = tiny_unet(conditioning="concat")
+    assert not any("film" in name for name, _ in model.named_parameters())
+    with pytest.raises(ValueError, match="conditioning must be one of"):
+        tiny_unet(conditioning="attention")
 
 
 def test_a_reused_embedding_gives_the_same_mask_as_the_query():
