@@ -1,0 +1,81 @@
+"""Does a model listen to its query? Score it with the right query and with wrong ones.
+
+Each instrument model is conditioned on a query clip. If its SI-SDRi barely moves when
+the query is another instrument's reference or silence, the model has learnt its
+instrument by heart and the query is decoration; a large drop means it really looks for
+what the query shows. Scored on the held-out songs' aligned clips, as ``bachata-sep
+evaluate`` does.
+
+    python benchmarks/query_use.py [--checkpoints checkpoints] [--songs 6] [--duration 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bachata_sep.data.song import render_song
+from bachata_sep.evaluate import held_out_songs, score_clips
+from bachata_sep.model import ModelSeparator
+from bachata_sep.separators import ClipBatch
+
+
+class ReplacedQuery:
+    """The separator with every instrument's query replaced by ``query_for(instrument)``."""
+
+    def __init__(self, separator: ModelSeparator, query_for: Callable[[str], torch.Tensor]):
+        self.separator = separator
+        self.spec = separator.spec
+        self.query_for = query_for
+
+    def supports(self, instrument: str) -> bool:
+        return self.separator.supports(instrument)
+
+    def masks(
+        self, batch: ClipBatch, queries: Mapping[str, torch.Tensor | None]
+    ) -> dict[str, torch.Tensor]:
+        replaced = {name: self.query_for(name) for name in queries}
+        return {name: self.separator.masks(batch, {name: replaced[name]})[name] for name in queries}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
+    parser.add_argument("--songs", type=int, default=6)
+    parser.add_argument("--duration", type=float, default=30.0)
+    args = parser.parse_args()
+
+    separator = ModelSeparator.from_folder(args.checkpoints)
+    names = separator.instruments
+    references = separator.references
+    # The wrong query for each instrument: the next instrument's default reference.
+    wrong = {name: references[names[(i + 1) % len(names)]] for i, name in enumerate(names)}
+    separators = {
+        "mixture": None,
+        "own query": separator,
+        "other instrument": ReplacedQuery(separator, wrong.__getitem__),
+        "silence": ReplacedQuery(separator, lambda name: torch.zeros_like(references[name])),
+    }
+    scores: dict = defaultdict(lambda: defaultdict(list))
+    for held_out in held_out_songs(args.songs):
+        song = render_song(held_out.seed, held_out.source, args.duration)
+        for instrument, methods in score_clips(song, separators, names).items():
+            for method, values in methods.items():
+                scores[instrument][method].extend(values)
+
+    columns = [name for name in separators if name != "mixture"]
+    print("SI-SDRi (dB) on aligned held-out clips, by the query the model is given")
+    print(f"{'instrument':<10} " + " ".join(f"{name:>16}" for name in columns))
+    for instrument, methods in scores.items():
+        mixture = np.mean(methods["mixture"])
+        cells = [np.mean(methods[name]) - mixture for name in columns]
+        print(f"{instrument:<10} " + " ".join(f"{cell:16.2f}" for cell in cells))
+
+
+if __name__ == "__main__":
+    main()
