@@ -4,9 +4,11 @@
 
 Step ``s`` uses triplets ``s*B .. (s+1)*B - 1`` of one seeded stream, so a resumed run sees
 the batches an uninterrupted one would have; under ``torchrun`` each process takes its
-own slice of every batch. Two losses (``--loss``): ``l1``, the distance between the
-masked mixture magnitude and the target magnitude relative to the mixture's level, and
-``si-sdr``, the negative SI-SDR of the waveform estimate (the metric itself). Validation
+own slice of every batch. Two losses (``--loss``): ``si-sdr`` (default), the negative
+SI-SDR of the waveform estimate, i.e. the metric itself, and ``l1``, the distance between
+the masked mixture magnitude and the target magnitude relative to the mixture's level.
+Same recipe, best validation SI-SDRi: guitar 2.77 dB with si-sdr vs 1.55 with l1, bass
+5.55 vs 5.51, and absent targets left 30 dB quieter. Validation
 reports SI-SDR improvement of the waveform estimate (mask on the complex STFT, then iSTFT).
 """
 
@@ -82,7 +84,7 @@ class TrainConfig:
     full_resolution_bins: int = 64
     residual: bool = False
     conditioning: str = "film"
-    loss: str = "l1"
+    loss: str = "si-sdr"
     workers: int = 1
 
     def command(self) -> str:

@@ -118,7 +118,7 @@ def test_waveform_loss_ranks_masks_like_si_sdr():
     assert loss(torch.zeros_like(ideal), 1) == pytest.approx(-3.0, abs=0.01)
 
 
-def test_si_sdr_loss_trains(small_loop_library, tmp_path):
+def test_l1_loss_trains(small_loop_library, tmp_path):
     config = TrainConfig(
         instrument="bass",
         library=small_loop_library,
@@ -127,13 +127,13 @@ def test_si_sdr_loss_trains(small_loop_library, tmp_path):
         validation_every=10,
         validation_size=8,
         learning_rate=5e-3,
-        loss="si-sdr",
+        loss="l1",
         **TINY,
     )
     train(config)
     rows = _log(tmp_path)
     assert rows[-1]["loss"] < rows[0]["loss"]
-    assert "--loss si-sdr" in config.command()
+    assert "--loss l1" in config.command()
 
 
 def test_unknown_loss_is_a_clear_error(small_loop_library, tmp_path):
