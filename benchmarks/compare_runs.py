@@ -1,0 +1,55 @@
+"""Choose between training runs of one instrument on a larger validation set.
+
+Training validates on a few dozen triplets to stay cheap, so two runs' best figures can
+differ by noise alone (±0.3 dB at 48 items). This re-scores each run's best weights on
+many more triplets of the *validation* split (validation timbres and seeds; the held-out
+test songs stay untouched for the final report) with the same function training uses.
+
+    python benchmarks/compare_runs.py --instrument guitar --library data/loops-valid \
+        --size 480 checkpoints/guitar runs/guitar-200
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch.utils.data import default_collate
+
+from bachata_sep.data.loops import load_library
+from bachata_sep.data.triplets import TripletDataset
+from bachata_sep.model import InstrumentModel
+from bachata_sep.pretrained import load_weights
+from bachata_sep.spec import ClipSpec
+from bachata_sep.train import validate
+
+# Not training's validation seed (seed + 1 of a run), so these triplets are new to every run.
+SEED = 12345
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+", help="folders with model.safetensors")
+    parser.add_argument("--instrument", required=True)
+    parser.add_argument("--library", type=Path, required=True, help="validation loop library")
+    parser.add_argument("--size", type=int, default=480, help="triplets (default: 480)")
+    args = parser.parse_args()
+
+    torch.set_grad_enabled(False)
+    spec = ClipSpec()
+    library = load_library(args.library, spec)
+    dataset = TripletDataset(library, "valid", (args.instrument,), args.size, SEED)
+    items = default_collate([dataset[i] for i in range(len(dataset))])
+    print(f"{args.instrument}: {args.size} validation triplets of {args.library}")
+    print(f"{'run':<32} {'SI-SDRi dB':>10} {'SI-SDR dB':>10} {'absent leftover dB':>19}")
+    for run in args.runs:
+        scores = validate(load_weights(InstrumentModel, run), items, spec)
+        print(
+            f"{str(run):<32} {scores['val_si_sdri_db']:>10.2f} {scores['val_si_sdr_db']:>10.2f}"
+            f" {scores['val_absent_residual_db']:>19.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
