@@ -14,6 +14,8 @@ from bachata_sep.training import LOG_FILE, STATE_FILE
 from bachata_sep.transforms import stft
 
 TINY = {"base_channels": 8, "depth": 2, "frequency_pool": 8, "batch_size": 4}
+# Long enough for the loss to drop: three validations over 30 steps.
+LEARNS = {"steps": 30, "validation_every": 10, "validation_size": 8, "learning_rate": 5e-3}
 
 
 def _log(folder) -> list[dict]:
@@ -24,14 +26,7 @@ def _log(folder) -> list[dict]:
 
 def test_tiny_model_learns_and_resumes(small_loop_library, tmp_path):
     config = TrainConfig(
-        instrument="bass",
-        library=small_loop_library,
-        out=tmp_path,
-        steps=30,
-        validation_every=10,
-        validation_size=8,
-        learning_rate=5e-3,
-        **TINY,
+        instrument="bass", library=small_loop_library, out=tmp_path, **LEARNS, **TINY
     )
     first = train(config)
     rows = _log(tmp_path)
@@ -120,15 +115,7 @@ def test_waveform_loss_ranks_masks_like_si_sdr():
 
 def test_l1_loss_trains(small_loop_library, tmp_path):
     config = TrainConfig(
-        instrument="bass",
-        library=small_loop_library,
-        out=tmp_path,
-        steps=30,
-        validation_every=10,
-        validation_size=8,
-        learning_rate=5e-3,
-        loss="l1",
-        **TINY,
+        instrument="bass", library=small_loop_library, out=tmp_path, loss="l1", **LEARNS, **TINY
     )
     train(config)
     rows = _log(tmp_path)
