@@ -154,6 +154,12 @@ def batch_loss(
     return waveform_loss(mask, batch["mixture"], batch["target"], batch["present"], spec)
 
 
+def all_items(dataset: TripletDataset, device: torch.device | str = "cpu") -> dict:
+    """Every item of a (small) dataset as one batch on ``device``: validation reuses it."""
+    batch = default_collate([dataset[i] for i in range(len(dataset))])
+    return {key: value.to(device) for key, value in batch.items()}
+
+
 @torch.no_grad()
 def validate(model: InstrumentModel, items: dict[str, torch.Tensor], spec: ClipSpec) -> dict:
     """SI-SDR(i) of waveform estimates on present targets; leftover level on absent ones."""
@@ -206,12 +212,7 @@ def train(config: TrainConfig) -> dict[str, float]:
     validation_set = _dataset(
         validation_library, "valid", config, config.validation_size, config.seed + 1
     )
-    validation_items = {
-        key: value.to(device)
-        for key, value in default_collate(
-            [validation_set[i] for i in range(len(validation_set))]
-        ).items()
-    }
+    validation_items = all_items(validation_set, device)
 
     model = InstrumentModel(**config.model_config()).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)

@@ -15,14 +15,13 @@ import argparse
 from pathlib import Path
 
 import torch
-from torch.utils.data import default_collate
 
 from bachata_sep.data.loops import load_library
 from bachata_sep.data.triplets import TripletDataset
 from bachata_sep.model import InstrumentModel
 from bachata_sep.pretrained import load_weights
 from bachata_sep.spec import ClipSpec
-from bachata_sep.train import validate
+from bachata_sep.train import all_items, validate
 
 # Not training's validation seed (seed + 1 of a run), so these triplets are new to every run.
 SEED = 12345
@@ -40,7 +39,7 @@ def main() -> None:
     spec = ClipSpec()
     library = load_library(args.library, spec)
     dataset = TripletDataset(library, "valid", (args.instrument,), args.size, SEED)
-    items = default_collate([dataset[i] for i in range(len(dataset))])
+    items = all_items(dataset)
     print(f"{args.instrument}: {args.size} validation triplets of {args.library}")
     print(f"{'run':<32} {'SI-SDRi dB':>10} {'SI-SDR dB':>10} {'absent leftover dB':>19}")
     for run in args.runs:
