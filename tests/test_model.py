@@ -99,3 +99,19 @@ def test_load_separator_prefers_checkpoints_and_survives_no_network(tmp_path, mo
         loaded = load_separator("someone/bachata-sep", checkpoints=tmp_path)
     assert isinstance(loaded.separator, ModelSeparator)
     assert str(tmp_path) in loaded.source
+
+
+def test_model_separator_masks_equal_the_models_own(tmp_path):
+    """The separator's inference layout (channels-last) must not change the masks."""
+    model = _model("bass").eval()
+    _save(tmp_path, model)
+    separator = ModelSeparator.from_folder(tmp_path)
+    head = separator.models["bass"].unet.head.weight
+    assert head.is_contiguous(memory_format=torch.channels_last)
+    heatmaps = torch.rand(3, SPEC.n_bins, SPEC.n_frames)
+    batch = ClipBatch(heatmaps, heatmaps, [Segment(0, 1)] * 3, 44100)
+    with torch.inference_mode():
+        expected = model(heatmaps, separator.references["bass"])
+    # Another convolution algorithm rounds differently: equal to float32 accuracy.
+    masks = separator.masks(batch, {"bass": None})["bass"]
+    torch.testing.assert_close(masks, expected, atol=1e-4, rtol=0)
