@@ -110,6 +110,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=defaults.loss,
         help="l1: masked-magnitude L1; si-sdr: waveform SI-SDR (default: %(default)s)",
     )
+    train.add_argument(
+        "--adversarial-weight",
+        type=float,
+        default=defaults.adversarial_weight,
+        help="weight of a patch discriminator's verdict in the loss (GAN refinement; "
+        "0 = off) (default: %(default)s)",
+    )
     train.add_argument("--resume", action="store_true", help="continue from DIR's last state")
     train.set_defaults(run=run_train)
 

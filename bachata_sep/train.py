@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
+from .adversarial import ADVERSARY_FILE, Adversary
 from .audio import write_audio
 from .cards import update_metrics
 from .data.loops import load_library
@@ -85,6 +86,7 @@ class TrainConfig:
     residual: bool = False
     conditioning: str = "film"
     loss: str = "si-sdr"
+    adversarial_weight: float = 0.0
     workers: int = 1
 
     def command(self) -> str:
@@ -218,8 +220,16 @@ def train(config: TrainConfig) -> dict[str, float]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     config.out.mkdir(parents=True, exist_ok=True)
     start, best, elapsed = 0, {"val_si_sdri_db": -math.inf}, 0.0
+    adversary = (
+        Adversary(config.adversarial_weight, model.pool, device, distributed.world_size > 1)
+        if config.adversarial_weight > 0
+        else None
+    )
     if config.resume:
         start, best, elapsed = load_state(config.out, model, optimizer)
+        # A run without an adversary may be resumed with one: it then starts afresh.
+        if adversary is not None and (config.out / ADVERSARY_FILE).exists():
+            load_state(config.out, adversary.discriminator, adversary.optimizer, ADVERSARY_FILE)
     elif distributed.is_main and (config.out / LOG_FILE).exists():
         (config.out / LOG_FILE).unlink()
     trained = DistributedDataParallel(model) if distributed.world_size > 1 else model
@@ -242,9 +252,13 @@ def train(config: TrainConfig) -> dict[str, float]:
         # Heatmaps are (B, 1, F, T): one mixture channel, and one query clip per item.
         mask = trained(batch["mixture_heatmap"][:, 0], batch["query_heatmap"])
         loss = batch_loss(config.loss, mask, batch, spec)
+        if adversary is not None:
+            loss = loss + adversary.generator_loss(mask, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if adversary is not None:
+            adversary.step(mask, batch)
         running = loss.item() if math.isnan(running) else 0.95 * running + 0.05 * loss.item()
         progress.set_postfix(loss=f"{running:.3f}", best=f"{best['val_si_sdri_db']:.2f} dB")
         last = step + 1 == config.steps
@@ -263,6 +277,16 @@ def train(config: TrainConfig) -> dict[str, float]:
                 save_reference(config.out, library, config.instrument, spec)
                 update_metrics(config.out, training=_training_facts(config, model, library, best))
             save_state(config.out, model, optimizer, step + 1, best, row["elapsed_s"])
+            if adversary is not None:
+                save_state(
+                    config.out,
+                    adversary.discriminator,
+                    adversary.optimizer,
+                    step + 1,
+                    {},
+                    row["elapsed_s"],
+                    ADVERSARY_FILE,
+                )
     finish_distributed(distributed)
     return best if distributed.is_main else {}
 

@@ -92,6 +92,7 @@ def save_state(
     step: int,
     best: Mapping[str, float],
     elapsed: float,
+    file: str = STATE_FILE,
 ) -> None:
     """Last weights and optimizer moments as safetensors, counters as its JSON metadata."""
     tensors = {f"model.{key}": value for key, value in model.state_dict().items()}
@@ -99,16 +100,16 @@ def save_state(
         tensors.update({f"optimizer.{index}.{key}": value for key, value in state.items()})
     tensors = {key: value.detach().cpu().contiguous() for key, value in tensors.items()}
     metadata = {"step": str(step), "best": json.dumps(dict(best)), "elapsed_s": str(elapsed)}
-    temporary = out / f".{STATE_FILE}.partial"
+    temporary = out / f".{file}.partial"
     save_file(tensors, temporary, metadata)
-    os.replace(temporary, out / STATE_FILE)
+    os.replace(temporary, out / file)
 
 
 def load_state(
-    out: Path, model: nn.Module, optimizer: torch.optim.Optimizer
+    out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, file: str = STATE_FILE
 ) -> tuple[int, dict[str, float], float]:
     """Restore what :func:`save_state` wrote; returns (step, best metrics, elapsed seconds)."""
-    path = out / STATE_FILE
+    path = out / file
     if not path.is_file():
         raise BadInputError(f"cannot resume: {path} does not exist (train without --resume)")
     with safe_open(path, "pt") as handle:

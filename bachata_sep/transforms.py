@@ -59,11 +59,20 @@ def istft(spectrum: torch.Tensor, n_fft: int, hop_length: int, length: int) -> t
     return samples.reshape(*shape[:-2], length)
 
 
-def heatmap(magnitude: torch.Tensor) -> torch.Tensor:
-    """Log-power heatmap in [0, 1], normalised per clip to its loudest bin (level-invariant)."""
-    power_db = 10.0 * torch.log10(magnitude.square() + 1e-14)
-    reference = power_db.amax(dim=(-2, -1), keepdim=True).clamp_min(HEATMAP_FLOOR_DB)
-    return ((power_db - reference) / HEATMAP_RANGE_DB + 1.0).clamp(0.0, 1.0)
+def heatmap(magnitude: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+    """Log-power heatmap in [0, 1], normalised per clip to its loudest bin (level-invariant).
+
+    With ``reference`` (e.g. the mixture's magnitude) the scale is set by *its* loudest
+    bin instead, so a stem drawn on its mixture's scale keeps its relative level.
+    """
+    power_db = _power_db(magnitude)
+    loudest = power_db if reference is None else _power_db(reference)
+    top = loudest.amax(dim=(-2, -1), keepdim=True).clamp_min(HEATMAP_FLOOR_DB)
+    return ((power_db - top) / HEATMAP_RANGE_DB + 1.0).clamp(0.0, 1.0)
+
+
+def _power_db(magnitude: torch.Tensor) -> torch.Tensor:
+    return 10.0 * torch.log10(magnitude.square() + 1e-14)
 
 
 def model_magnitude(clips: np.ndarray | torch.Tensor, spec: ClipSpec) -> torch.Tensor:

@@ -169,3 +169,29 @@ def test_torchrun_two_processes_on_gloo(small_loop_library, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["step"] == 4
     assert (tmp_path / "model.safetensors").exists()
+
+
+def test_adversarial_training_saves_and_resumes_its_discriminator(small_loop_library, tmp_path):
+    from safetensors.torch import load_file
+
+    from bachata_sep.adversarial import ADVERSARY_FILE
+
+    config = TrainConfig(
+        instrument="bass", library=small_loop_library, out=tmp_path, steps=4, **TINY
+    )
+    config.validation_every, config.validation_size = 4, 4
+    train(config)
+    assert not (tmp_path / ADVERSARY_FILE).exists()
+
+    def discriminator_updates() -> float:
+        return float(load_file(tmp_path / ADVERSARY_FILE)["optimizer.0.step"])
+
+    # A plain run resumed with an adversary: the discriminator starts afresh ...
+    config.steps, config.resume, config.adversarial_weight = 8, True, 0.1
+    train(config)
+    assert discriminator_updates() == 4
+    # ... and is itself resumed after that, not restarted.
+    config.steps = 12
+    train(config)
+    assert discriminator_updates() == 8
+    assert [row["step"] for row in _log(tmp_path)] == [4, 8, 12]

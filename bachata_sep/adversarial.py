@@ -1,0 +1,93 @@
+"""Adversarial refinement, the research's GAN idea, as an optional extra training loss.
+
+A patch discriminator learns to tell a true stem from the separator's masked estimate,
+each drawn as a heatmap on its mixture's scale and shown next to the mixture's heatmap.
+The separator is then also trained to fool it (least-squares GAN, weighted against the
+main loss). Like every other choice it is kept only if validation SI-SDRi says so: the
+README's "GAN refinement" section gives the measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from .transforms import heatmap
+
+ADVERSARY_FILE = "adversary_state.safetensors"
+# Usual GAN discriminator settings (Adam, beta1 = 0.5), held constant, not scheduled.
+ADVERSARY_LEARNING_RATE = 2e-4
+ADVERSARY_BETAS = (0.5, 0.9)
+
+
+class PatchDiscriminator(nn.Module):
+    """Strided convolutions to a map of real/fake scores, one per time-frequency patch:
+    local texture (smeared onsets, leaked harmonics) is what a mask gets wrong."""
+
+    def __init__(self, channels: int = 16, layers: int = 3) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        previous = 2  # the mixture's heatmap and the stem's
+        for level in range(layers):
+            width = channels * 2**level
+            blocks += [nn.Conv2d(previous, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            previous = width
+        blocks.append(nn.Conv2d(previous, 1, 3, padding=1))
+        self.layers = nn.Sequential(*blocks)
+
+    def forward(self, mixture: Tensor, stem: Tensor) -> Tensor:
+        """Scores ``(B, 1, h, w)`` for heatmaps ``(B, 1, F, T)`` of a mixture and a stem."""
+        return self.layers(torch.cat([mixture, stem], dim=1))
+
+
+class Adversary:
+    """The discriminator, its optimizer, and the weight of its verdict in the separator's
+    loss. ``pool`` maps heatmaps to the separator's own grid (fewer bins to judge)."""
+
+    def __init__(
+        self,
+        weight: float,
+        pool: Callable[[Tensor], Tensor],
+        device: torch.device,
+        distributed: bool = False,
+    ) -> None:
+        self.weight = weight
+        self.pool = pool
+        self.discriminator = PatchDiscriminator().to(device)
+        self.optimizer = torch.optim.Adam(
+            self.discriminator.parameters(), lr=ADVERSARY_LEARNING_RATE, betas=ADVERSARY_BETAS
+        )
+        self._judge = (
+            DistributedDataParallel(self.discriminator) if distributed else self.discriminator
+        )
+
+    def _heatmaps(self, mask: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """Pooled heatmaps of the mixture, the estimate and the true stem, ``(B, 1, F', T')``."""
+        mixture = batch["mixture_magnitude"]
+        estimate = heatmap(mask * mixture, reference=mixture)[:, None]
+        target = heatmap(batch["target_magnitude"], reference=mixture)[:, None]
+        return self.pool(batch["mixture_heatmap"]), self.pool(estimate), self.pool(target)
+
+    def generator_loss(self, mask: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        """Weighted least-squares loss of the estimate being judged fake; the gradient
+        reaches the separator only (the discriminator's weights are held still)."""
+        mixture, estimate, _ = self._heatmaps(mask, batch)
+        self.discriminator.requires_grad_(False)
+        scores = self.discriminator(mixture, estimate)
+        self.discriminator.requires_grad_(True)
+        return self.weight * (scores - 1).square().mean()
+
+    def step(self, mask: Tensor, batch: dict[str, Tensor]) -> float:
+        """One discriminator update: true stems towards 1, estimates towards 0."""
+        mixture, estimate, target = self._heatmaps(mask.detach(), batch)
+        loss = 0.5 * (
+            (self._judge(mixture, target) - 1).square().mean()
+            + self._judge(mixture, estimate).square().mean()
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
