@@ -83,10 +83,9 @@ class Adversary:
     def step(self, mask: Tensor, batch: dict[str, Tensor]) -> float:
         """One discriminator update: true stems towards 1, estimates towards 0."""
         mixture, estimate, target = self._heatmaps(mask.detach(), batch)
-        loss = 0.5 * (
-            (self._judge(mixture, target) - 1).square().mean()
-            + self._judge(mixture, estimate).square().mean()
-        )
+        # True and estimated stems in one batched pass (one gradient sync under torchrun).
+        real, fake = self._judge(mixture.repeat(2, 1, 1, 1), torch.cat([target, estimate])).chunk(2)
+        loss = 0.5 * ((real - 1).square().mean() + fake.square().mean())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

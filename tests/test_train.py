@@ -130,7 +130,10 @@ def test_unknown_loss_is_a_clear_error(small_loop_library, tmp_path):
         train(TrainConfig(instrument="bass", library=small_loop_library, out=tmp_path, loss="l2"))
 
 
-def test_torchrun_two_processes_on_gloo(small_loop_library, tmp_path):
+@pytest.mark.parametrize(
+    ("port", "extra"), [(29533, []), (29534, ["--adversarial-weight", "0.1"])], ids=["", "gan"]
+)
+def test_torchrun_two_processes_on_gloo(small_loop_library, tmp_path, port, extra):
     command = [
         sys.executable,
         "-m",
@@ -138,7 +141,7 @@ def test_torchrun_two_processes_on_gloo(small_loop_library, tmp_path):
         "--nproc_per_node",
         "2",
         "--master_port",
-        "29533",
+        str(port),
         "-m",
         "bachata_sep.cli",
         "train",
@@ -164,6 +167,7 @@ def test_torchrun_two_processes_on_gloo(small_loop_library, tmp_path):
         "4",
         "--device",
         "cpu",
+        *extra,
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
