@@ -10,6 +10,7 @@ README's "GAN refinement" section gives the measurement.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +22,14 @@ ADVERSARY_FILE = "adversary_state.safetensors"
 # Usual GAN discriminator settings (Adam, beta1 = 0.5), held constant, not scheduled.
 ADVERSARY_LEARNING_RATE = 2e-4
 ADVERSARY_BETAS = (0.5, 0.9)
+
+
+class Judged(NamedTuple):
+    """Pooled heatmaps ``(B, 1, F', T')`` of the mixture, the estimate and the true stem."""
+
+    mixture: Tensor
+    estimate: Tensor
+    target: Tensor
 
 
 class PatchDiscriminator(nn.Module):
@@ -64,27 +73,28 @@ class Adversary:
             DistributedDataParallel(self.discriminator) if distributed else self.discriminator
         )
 
-    def _heatmaps(self, mask: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """Pooled heatmaps of the mixture, the estimate and the true stem, ``(B, 1, F', T')``."""
+    def heatmaps(self, mask: Tensor, batch: dict[str, Tensor]) -> Judged:
+        """What the discriminator judges, computed once per step for both of its uses."""
         mixture = batch["mixture_magnitude"]
-        estimate = heatmap(mask * mixture, reference=mixture)[:, None]
-        target = heatmap(batch["target_magnitude"], reference=mixture)[:, None]
-        return self.pool(batch["mixture_heatmap"]), self.pool(estimate), self.pool(target)
+        # The estimate and the true stem on the mixture's scale, in one call.
+        stems = heatmap(torch.stack([mask * mixture, batch["target_magnitude"]]), mixture)
+        estimate, target = (self.pool(stem[:, None]) for stem in stems)
+        return Judged(self.pool(batch["mixture_heatmap"]), estimate, target)
 
-    def generator_loss(self, mask: Tensor, batch: dict[str, Tensor]) -> Tensor:
+    def generator_loss(self, judged: Judged) -> Tensor:
         """Weighted least-squares loss of the estimate being judged fake; the gradient
         reaches the separator only (the discriminator's weights are held still)."""
-        mixture, estimate, _ = self._heatmaps(mask, batch)
         self.discriminator.requires_grad_(False)
-        scores = self.discriminator(mixture, estimate)
+        scores = self.discriminator(judged.mixture, judged.estimate)
         self.discriminator.requires_grad_(True)
         return self.weight * (scores - 1).square().mean()
 
-    def step(self, mask: Tensor, batch: dict[str, Tensor]) -> float:
+    def step(self, judged: Judged) -> float:
         """One discriminator update: true stems towards 1, estimates towards 0."""
-        mixture, estimate, target = self._heatmaps(mask.detach(), batch)
+        # Detached: the stack in heatmaps() ties even the true stem to the separator's graph.
+        stems = torch.cat([judged.target, judged.estimate]).detach()
         # True and estimated stems in one batched pass (one gradient sync under torchrun).
-        real, fake = self._judge(mixture.repeat(2, 1, 1, 1), torch.cat([target, estimate])).chunk(2)
+        real, fake = self._judge(judged.mixture.repeat(2, 1, 1, 1), stems).chunk(2)
         loss = 0.5 * ((real - 1).square().mean() + fake.square().mean())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

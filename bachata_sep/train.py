@@ -253,12 +253,13 @@ def train(config: TrainConfig) -> dict[str, float]:
         mask = trained(batch["mixture_heatmap"][:, 0], batch["query_heatmap"])
         loss = batch_loss(config.loss, mask, batch, spec)
         if adversary is not None:
-            loss = loss + adversary.generator_loss(mask, batch)
+            judged = adversary.heatmaps(mask, batch)
+            loss = loss + adversary.generator_loss(judged)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if adversary is not None:
-            adversary.step(mask, batch)
+            adversary.step(judged)
         running = loss.item() if math.isnan(running) else 0.95 * running + 0.05 * loss.item()
         progress.set_postfix(loss=f"{running:.3f}", best=f"{best['val_si_sdri_db']:.2f} dB")
         last = step + 1 == config.steps

@@ -5,7 +5,9 @@ import sys
 import pytest
 import torch
 from conftest import si_sdr
+from safetensors.torch import load_file
 
+from bachata_sep.adversarial import ADVERSARY_FILE
 from bachata_sep.cards import METRICS_FILE
 from bachata_sep.model import REFERENCE_CLIP, InstrumentModel, ModelSeparator
 from bachata_sep.spec import ClipSpec
@@ -176,10 +178,6 @@ def test_torchrun_two_processes_on_gloo(small_loop_library, tmp_path, port, extr
 
 
 def test_adversarial_training_saves_and_resumes_its_discriminator(small_loop_library, tmp_path):
-    from safetensors.torch import load_file
-
-    from bachata_sep.adversarial import ADVERSARY_FILE
-
     config = TrainConfig(
         instrument="bass", library=small_loop_library, out=tmp_path, steps=4, **TINY
     )
