@@ -200,6 +200,10 @@ def train(config: TrainConfig) -> dict[str, float]:
     other ``torchrun`` processes return an empty dict)."""
     if config.loss not in LOSSES:
         raise BadInputError(f"unknown loss {config.loss!r}: use {' or '.join(LOSSES)}")
+    if config.adversarial_weight < 0:
+        raise BadInputError(
+            f"adversarial weight must be 0 (off) or positive, not {config.adversarial_weight}"
+        )
     torch.manual_seed(config.seed)
     device = pick_device(config.device)
     distributed = init_distributed(device)

@@ -132,6 +132,16 @@ def test_unknown_loss_is_a_clear_error(small_loop_library, tmp_path):
         train(TrainConfig(instrument="bass", library=small_loop_library, out=tmp_path, loss="l2"))
 
 
+def test_negative_adversarial_weight_is_a_clear_error(small_loop_library, tmp_path):
+    from bachata_sep.errors import BadInputError
+
+    config = TrainConfig(instrument="bass", library=small_loop_library, out=tmp_path / "run")
+    config.adversarial_weight = -0.1
+    with pytest.raises(BadInputError, match="adversarial weight must be 0 .off. or positive"):
+        train(config)
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
 @pytest.mark.parametrize(
     ("port", "extra"), [(29533, []), (29534, ["--adversarial-weight", "0.1"])], ids=["", "gan"]
 )
