@@ -117,6 +117,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="weight of a patch discriminator's verdict in the loss (GAN refinement; "
         "0 = off) (default: %(default)s)",
     )
+    train.add_argument(
+        "--eq-db",
+        type=float,
+        default=defaults.eq_db,
+        help="timbre augmentation: a random EQ of up to +-DB at 8 bands on every training "
+        "loop (0 = off) (default: %(default)s)",
+    )
     train.add_argument("--resume", action="store_true", help="continue from DIR's last state")
     train.set_defaults(run=run_train)
 

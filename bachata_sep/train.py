@@ -87,6 +87,7 @@ class TrainConfig:
     conditioning: str = "film"
     loss: str = "si-sdr"
     adversarial_weight: float = 0.0
+    eq_db: float = 0.0
     workers: int = 1
 
     def command(self) -> str:
@@ -204,6 +205,8 @@ def train(config: TrainConfig) -> dict[str, float]:
         raise BadInputError(
             f"adversarial weight must be 0 (off) or positive, not {config.adversarial_weight}"
         )
+    if config.eq_db < 0:
+        raise BadInputError(f"EQ range must be 0 (off) or positive, not {config.eq_db} dB")
     torch.manual_seed(config.seed)
     device = pick_device(config.device)
     distributed = init_distributed(device)
@@ -214,9 +217,11 @@ def train(config: TrainConfig) -> dict[str, float]:
         if config.validation_library is None
         else load_library(config.validation_library, spec)
     )
-    stream = _dataset(library, "train", config, config.steps * config.batch_size, config.seed)
+    stream = _dataset(
+        library, "train", config, config.steps * config.batch_size, config.seed, config.eq_db
+    )
     validation_set = _dataset(
-        validation_library, "valid", config, config.validation_size, config.seed + 1
+        validation_library, "valid", config, config.validation_size, config.seed + 1, eq_db=0.0
     )
     validation_items = all_items(validation_set, device)
 
@@ -357,9 +362,19 @@ def _loader(
     )
 
 
-def _dataset(library, split: str, config: TrainConfig, size: int, seed: int) -> TripletDataset:
+def _dataset(
+    library, split: str, config: TrainConfig, size: int, seed: int, eq_db: float
+) -> TripletDataset:
+    """Triplets of the instrument; ``eq_db`` augments (training only: validation stays
+    the library's own timbres)."""
     if not len(library.select(instrument=config.instrument, split=split)):
         raise BadInputError(f"the {split} split of the library has no {config.instrument!r} loops")
     return TripletDataset(
-        library, split, (config.instrument,), size, seed, absent_rate=config.absent_rate
+        library,
+        split,
+        (config.instrument,),
+        size,
+        seed,
+        absent_rate=config.absent_rate,
+        eq_db=eq_db,
     )

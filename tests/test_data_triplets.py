@@ -84,3 +84,31 @@ def test_splits_never_share_timbres(library):
     assert not used["valid"] & used["test"]
     assert not used["train"] & (TEST_TIMBRES | VALID_TIMBRES)
     assert not any(name.startswith("musescore/") for name in used["train"] | used["valid"])
+
+
+def test_eq_changes_timbres_but_not_the_draw(library):
+    plain = TripletDataset(library, "train", size=16, seed=3)
+    shaped = TripletDataset(library, "train", size=16, seed=3, eq_db=6.0)
+    again = TripletDataset(library, "train", size=16, seed=3, eq_db=6.0)
+    for index in range(16):
+        before, after = plain.draw(index), shaped.draw(index)
+        assert (after.target, after.query, after.others, after.gains, after.present) == (
+            before.target,
+            before.query,
+            before.others,
+            before.gains,
+            before.present,
+        )
+        assert len(after.equalizers) == len(after.others) + 2 and not before.equalizers
+        item = shaped[index]
+        torch.testing.assert_close(item["mixture"], again[index]["mixture"])
+        assert not torch.allclose(item["query"], plain[index]["query"], atol=1e-4)
+        if after.present:
+            assert not torch.allclose(item["target"], plain[index]["target"], atol=1e-4)
+            # Same level, other timbre: the EQ keeps each loop's RMS.
+            torch.testing.assert_close(
+                item["target"].square().mean(),
+                plain[index]["target"].square().mean(),
+                rtol=1e-3,
+                atol=0,
+            )

@@ -132,14 +132,43 @@ def test_unknown_loss_is_a_clear_error(small_loop_library, tmp_path):
         train(TrainConfig(instrument="bass", library=small_loop_library, out=tmp_path, loss="l2"))
 
 
-def test_negative_adversarial_weight_is_a_clear_error(small_loop_library, tmp_path):
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("adversarial_weight", "adversarial weight must be 0 .off. or positive"),
+        ("eq_db", "EQ range must be 0 .off. or positive"),
+    ],
+)
+def test_negative_weights_are_a_clear_error(small_loop_library, tmp_path, field, message):
     from bachata_sep.errors import BadInputError
 
     config = TrainConfig(instrument="bass", library=small_loop_library, out=tmp_path / "run")
-    config.adversarial_weight = -0.1
-    with pytest.raises(BadInputError, match="adversarial weight must be 0 .off. or positive"):
+    setattr(config, field, -0.1)
+    with pytest.raises(BadInputError, match=message):
         train(config)
     assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
+def test_eq_augments_the_training_stream(small_loop_library, tmp_path):
+    runs = {}
+    for eq_db in (0.0, 6.0):
+        config = TrainConfig(
+            instrument="bass",
+            library=small_loop_library,
+            out=tmp_path / f"eq{eq_db:g}",
+            steps=4,
+            validation_every=4,
+            validation_size=4,
+            eq_db=eq_db,
+            **TINY,
+        )
+        train(config)
+        runs[eq_db] = _log(config.out)[-1]
+    assert (
+        "--eq-db 6.0"
+        in json.loads((tmp_path / "eq6" / METRICS_FILE).read_text())["training"]["command"]
+    )
+    assert runs[6.0]["loss"] != pytest.approx(runs[0.0]["loss"], abs=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@
 An item is a random mixture of loops from one section (the target's own song and bar
 half the time, so keys and grooves agree), the target's loop in it (or silence when the
 target is left out), and a query: another loop of the same instrument from another song
-(another pattern, and usually another timbre). Item ``i`` depends only on ``(seed, i)``,
-so a dataset is reproducible with any number of DataLoader workers.
+(another pattern, and usually another timbre). With ``eq_db`` every loop, query included,
+also gets its own random EQ (timbre augmentation, see ``augment``). Item ``i`` depends
+only on ``(seed, i)``, so a dataset is reproducible with any number of DataLoader workers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from ..errors import BadInputError
 from ..spec import INSTRUMENTS, ClipSpec
 from ..transforms import heatmap, model_magnitude
+from .augment import equalize, random_eq_db
 from .loops import LoopLibrary
 from .mix import db_to_gain
 
@@ -31,6 +33,7 @@ class Draw:
     others: tuple[int, ...]
     gains: tuple[float, ...]  # target first, then others
     present: bool
+    equalizers: tuple[tuple[float, ...], ...] = ()  # EQ anchor dB: target, others, query
 
 
 class TripletDataset(torch.utils.data.Dataset):
@@ -47,13 +50,14 @@ class TripletDataset(torch.utils.data.Dataset):
         same_song_rate: float = 0.5,
         include_rate: float = 0.8,
         gain_db: tuple[float, float] = (-9.0, 3.0),
+        eq_db: float = 0.0,
         spec: ClipSpec | None = None,
     ) -> None:
         self.library = library
         self.spec = spec or ClipSpec()
         self.size, self.seed = size, seed
         self.absent_rate, self.same_song_rate = absent_rate, same_song_rate
-        self.include_rate, self.gain_db = include_rate, gain_db
+        self.include_rate, self.gain_db, self.eq_db = include_rate, gain_db, eq_db
         self.pool = {
             name: library.select(instrument=name, split=split)
             for name in sorted({m["instrument"] for m in library.meta})
@@ -99,18 +103,30 @@ class TripletDataset(torch.utils.data.Dataset):
             query = int(rng.choice(self.pool[instrument]))
         gains = tuple(float(g) for g in db_to_gain(rng.uniform(*self.gain_db, 1 + len(others))))
         present = bool(rng.random() >= self.absent_rate) or not others
-        return Draw(instrument, target, query, tuple(others), gains, present)
+        # Drawn last, so that without EQ the items are those of a dataset without it.
+        equalizers = (
+            tuple(tuple(random_eq_db(rng, self.eq_db).tolist()) for _ in range(len(others) + 2))
+            if self.eq_db > 0
+            else ()
+        )
+        return Draw(instrument, target, query, tuple(others), gains, present, equalizers)
+
+    def _loop(self, draw: Draw, index: int, position: int) -> np.ndarray:
+        """Library clip ``index``, through the draw's EQ at ``position`` if it has one."""
+        clip = np.asarray(self.library.clips[index], dtype=np.float32)
+        if not draw.equalizers:
+            return clip
+        return equalize(clip, np.array(draw.equalizers[position]), self.spec.sample_rate)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         draw = self.draw(index)
-        clips = self.library.clips
-        target = clips[draw.target] * np.float32(draw.gains[0])
+        target = self._loop(draw, draw.target, 0) * np.float32(draw.gains[0])
         if not draw.present:
             target = np.zeros_like(target)
         mixture = target.copy()
-        for loop, gain in zip(draw.others, draw.gains[1:], strict=True):
-            mixture += clips[loop] * np.float32(gain)
-        query = np.array(clips[draw.query], dtype=np.float32)
+        for position, (loop, gain) in enumerate(zip(draw.others, draw.gains[1:], strict=True)):
+            mixture += self._loop(draw, loop, position + 1) * np.float32(gain)
+        query = self._loop(draw, draw.query, len(draw.others) + 1).copy()
         magnitudes = model_magnitude(np.stack([mixture, target, query]), self.spec)
         return {
             "mixture": torch.from_numpy(mixture),
