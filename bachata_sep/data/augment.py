@@ -7,7 +7,9 @@ guitar sound from another) without changing its notes or rhythm, so the model mu
 the instrument by what stays the same. The filter is zero-phase, applied in the FFT domain
 (zero-padded to a fast length: a 4-beat clip at 130 BPM is 4 x 10,177 samples, where an
 exact-length FFT is ten times slower), and keeps each loop's level, so the mixing gains
-keep their meaning.
+keep their meaning. The song renderer's channel EQ (``mix.random_eq`` with ``equalise``) is
+a different tool: three IIR bands fixed at ±4 dB, which shift phase and level; it is
+already baked into every loop, and this one is drawn again for each triplet.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def random_eq_db(rng: np.random.Generator, max_db: float) -> np.ndarray:
     return rng.uniform(-max_db, max_db, ANCHORS)
 
 
-def equalize(clip: np.ndarray, anchor_db: np.ndarray, sample_rate: int) -> np.ndarray:
+def apply_eq_curve(clip: np.ndarray, anchor_db: np.ndarray, sample_rate: int) -> np.ndarray:
     """``clip`` through the EQ curve interpolated (in log frequency) between the anchors,
     rescaled to its original RMS level; silence stays silence."""
     length = clip.shape[-1]

@@ -18,7 +18,7 @@ import torch
 from ..errors import BadInputError
 from ..spec import INSTRUMENTS, ClipSpec
 from ..transforms import heatmap, model_magnitude
-from .augment import equalize, random_eq_db
+from .augment import apply_eq_curve, random_eq_db
 from .loops import LoopLibrary
 from .mix import db_to_gain
 
@@ -116,7 +116,7 @@ class TripletDataset(torch.utils.data.Dataset):
         clip = np.asarray(self.library.clips[index], dtype=np.float32)
         if not draw.equalizers:
             return clip
-        return equalize(clip, np.array(draw.equalizers[position]), self.spec.sample_rate)
+        return apply_eq_curve(clip, np.array(draw.equalizers[position]), self.spec.sample_rate)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         draw = self.draw(index)
