@@ -33,3 +33,17 @@ def test_render_loops_writes_a_library(tmp_path):
     assert main([*args, "--timbres", "procedural", "--loops-per-section", "1"]) == 0
     assert (lib / "loops.csv").is_file()
     assert list(lib.glob("guitar/intro/*.wav"))
+
+
+def test_render_loops_with_a_wider_timbre_spread(tmp_path, capsys):
+    args = ["render-loops", "--songs", "1", "--duration", "8", "--timbres", "procedural"]
+    plain, wide = tmp_path / "plain", tmp_path / "wide"
+    assert main([*args, "-o", str(plain), "--loops-per-section", "1"]) == 0
+    assert main([*args, "-o", str(wide), "--loops-per-section", "1", "--timbre-spread", "0.3"]) == 0
+    names = sorted(p.relative_to(plain) for p in plain.glob("guitar/*/*.wav"))
+    assert names and names == sorted(p.relative_to(wide) for p in wide.glob("guitar/*/*.wav"))
+    assert (plain / names[0]).read_bytes() != (wide / names[0]).read_bytes()
+    refused = tmp_path / "refused"
+    assert main([*args, "-o", str(refused), "--timbre-spread", "0.9"]) == 2
+    assert not refused.exists()
+    assert "timbre spread must be between 0 and 0.5" in capsys.readouterr().err

@@ -106,3 +106,20 @@ def test_compact_formats_keep_the_stems_close(song, tmp_path):
 def test_too_short_a_song_is_refused():
     with pytest.raises(BadInputError, match="at least"):
         render_song(1, duration=1.0)
+
+
+def test_timbre_spread_changes_only_the_procedural_timbres(song):
+    wide = render_song(SEED, "procedural", duration=14.0, timbre_spread=0.3)
+    assert wide.annotations["timbre_spread"] == 0.3
+    assert song.annotations["timbre_spread"] == pytest.approx(0.08)
+    # Same draws: the same song, notes and timbres, only the presets moved further.
+    for key in ("beats", "downbeats", "sections", "timbres", "tempo_bpm"):
+        assert wide.annotations[key] == song.annotations[key]
+    assert not np.allclose(wide.stems["guitar"], song.stems["guitar"], atol=1e-3)
+    np.testing.assert_allclose(np.sum(list(wide.stems.values()), axis=0), wide.mixture, atol=1e-6)
+
+
+@pytest.mark.parametrize("spread", [-0.1, 0.6])
+def test_a_timbre_spread_out_of_range_is_refused(spread):
+    with pytest.raises(BadInputError, match="timbre spread must be between 0 and 0.5"):
+        render_song(1, duration=6.0, timbre_spread=spread)

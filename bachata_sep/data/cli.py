@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from .loops import LOOP_BEATS, render_library
+from .procedural import TIMBRE_SPREAD
 from .song import AUDIO_FORMATS, render_song, save_song
 from .timbres import SOUNDFONTS, SPLITS
 
@@ -58,6 +59,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     loops.add_argument(
         "--duration", type=float, default=60.0, help="seconds per song (default: 60)"
     )
+    loops.add_argument(
+        "--timbre-spread",
+        type=float,
+        default=TIMBRE_SPREAD,
+        metavar="FRACTION",
+        help="how far each song moves every procedural preset parameter, e.g. 0.3 for "
+        f"+-30%% (wider timbre variety for training) (default: {TIMBRE_SPREAD})",
+    )
     loops.set_defaults(run=run_render_loops)
 
 
@@ -83,6 +92,7 @@ def run_render_loops(args: argparse.Namespace) -> int:
         args.beats,
         args.loops_per_section,
         args.duration,
+        args.timbre_spread,
     )
     print(
         f"{args.out}: {args.songs} song(s) cut into loops in {time.perf_counter() - started:.1f} s"

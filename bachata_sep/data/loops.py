@@ -27,6 +27,7 @@ from ..errors import BadInputError
 from ..spec import ClipSpec
 from ..stretch import stretch
 from .mix import db_to_gain
+from .procedural import TIMBRE_SPREAD
 from .song import OTHER, STEMS, render_song
 from .timbres import SEED_RANGES, SPLITS, TEST_TIMBRES, TRAIN_TIMBRES, VALID_TIMBRES
 
@@ -69,11 +70,13 @@ def render_library(
     beats: int = 4,
     loops_per_section: int = 2,
     duration: float | None = 60.0,
+    timbre_spread: float = TIMBRE_SPREAD,
 ) -> Path:
     """Cut rendered songs into loops of every stem: ``loops_per_section`` per section.
 
     ``timbres`` is a split (train/valid/test: every timbre source of that split, seeds
-    offset into its seed range, so splits never share songs) or one timbre source.
+    offset into its seed range, so splits never share songs) or one timbre source;
+    ``timbre_spread`` widens the procedural presets' jitter (see ``render_song``).
     """
     if beats not in LOOP_BEATS:
         raise BadInputError(f"loops have 4 or 8 beats, not {beats}")
@@ -86,7 +89,7 @@ def render_library(
         source, first_seed = timbres, seed
     rows = read_rows(root)
     for song_seed in range(first_seed, first_seed + songs):
-        song = render_song(song_seed, source, duration)
+        song = render_song(song_seed, source, duration, timbre_spread=timbre_spread)
         rng = np.random.default_rng([song_seed, 1])
         rows.update(cut_loops(song, root, beats, loops_per_section, rng))
     write_rows(root, rows)

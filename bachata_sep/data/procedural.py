@@ -77,7 +77,11 @@ RELEASE_SECONDS = 0.05
 WAVETABLE_SIZE = 2048
 
 
-def jittered(params: dict[str, float], rng: np.random.Generator, spread: float = 0.08):
+# How far a song moves each preset parameter by default (±8 %).
+TIMBRE_SPREAD = 0.08
+
+
+def jittered(params: dict[str, float], rng: np.random.Generator, spread: float = TIMBRE_SPREAD):
     """The preset with every parameter scaled by up to ±``spread`` for this song."""
     return {
         name: value * float(rng.uniform(1 - spread, 1 + spread)) for name, value in params.items()
@@ -95,9 +99,11 @@ def render_part(
     sample_rate: int,
     length: int,
     rng: np.random.Generator,
+    spread: float = TIMBRE_SPREAD,
 ) -> np.ndarray:
-    """Render one part (notes in seconds) with one procedural preset: mono float32."""
-    params = jittered(PRESETS[part][preset], rng)
+    """Render one part (notes in seconds) with one procedural preset: mono float32;
+    ``spread`` is the preset jitter (wider for training, so presets blur into a range)."""
+    params = jittered(PRESETS[part][preset], rng, spread)
     voice = VOICES[part]
     out = np.zeros(length, dtype=np.float32)
     for note in notes:

@@ -37,6 +37,8 @@ SAMPLE_RATE = 44_100
 OTHER = "other"
 STEMS = (*INSTRUMENTS, OTHER)
 MIN_DURATION = 5.0
+# Beyond ±50 % a preset's filters leave the audio band (the bright güira's 14 kHz edge).
+MAX_TIMBRE_SPREAD = 0.5
 TAIL_SECONDS = 2.5
 # Per part: loudness (dB RMS while playing), pan range, reverb send range, timing sigma (s).
 LEVELS_DB = {
@@ -113,10 +115,15 @@ def humanise(
 
 
 def render_notes(
-    part: str, notes: list[Note], timbre: Timbre, length: int, rng: np.random.Generator
+    part: str,
+    notes: list[Note],
+    timbre: Timbre,
+    length: int,
+    rng: np.random.Generator,
+    spread: float,
 ) -> np.ndarray:
     if timbre.source == "procedural":
-        return procedural.render_part(part, notes, timbre.preset, SAMPLE_RATE, length, rng)
+        return procedural.render_part(part, notes, timbre.preset, SAMPLE_RATE, length, rng, spread)
     return soundfont.render_part(notes, timbre, SAMPLE_RATE, length)
 
 
@@ -130,15 +137,25 @@ def level(samples: np.ndarray, target_db: float) -> np.ndarray:
 
 
 def render_song(
-    seed: int, source: str = "procedural", duration: float | None = None, tempo: float | None = None
+    seed: int,
+    source: str = "procedural",
+    duration: float | None = None,
+    tempo: float | None = None,
+    timbre_spread: float = procedural.TIMBRE_SPREAD,
 ) -> Song:
     """Render the song of ``seed``: same seed and source → the same audio, bit for bit.
 
     ``source`` is "procedural", "mixed" (every part from any timbre of the seed's split),
     a SoundFont name or a path. Timbres follow the seed's split (see ``timbres.SEED_RANGES``).
+    ``timbre_spread`` is how far each procedural preset's parameters are jittered (the
+    draws are the same whatever it is, so only the procedural timbres change).
     """
     if duration is not None and duration < MIN_DURATION:
         raise BadInputError(f"a song must last at least {MIN_DURATION:g} s, not {duration:g} s")
+    if not 0 <= timbre_spread <= MAX_TIMBRE_SPREAD:
+        raise BadInputError(
+            f"timbre spread must be between 0 and {MAX_TIMBRE_SPREAD:g}, not {timbre_spread:g}"
+        )
     rng = np.random.default_rng(seed)
     timbres = choose_timbres(rng, source, split_of_seed(seed))
     # Leave room for the lead-in (up to 1 s), a pickup of up to 3 beats and the last ring.
@@ -156,7 +173,7 @@ def render_song(
         notes = humanise(
             arrangement.parts[part], arrangement, first_downbeat, TIMING_SIGMA[part], rng
         )
-        mono = render_notes(part, notes, timbres[part], length, rng)
+        mono = render_notes(part, notes, timbres[part], length, rng, timbre_spread)
         mono = level(mono, LEVELS_DB[part] + rng.uniform(-3, 3))
         mono = equalise(mono, random_eq(rng, SAMPLE_RATE))
         stem = STEMS.index(part if part in INSTRUMENTS else OTHER)
@@ -174,6 +191,7 @@ def render_song(
         split=split_of_seed(seed),
         sample_rate=SAMPLE_RATE,
         timbres={part: timbres[part].name for part in PARTS},
+        timbre_spread=timbre_spread,
         stems={**{name: [name] for name in INSTRUMENTS}, OTHER: list(INTERFERER_PARTS)},
     )
     return Song(SAMPLE_RATE, mixture, stems, annotations)
