@@ -124,6 +124,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="timbre augmentation: a random EQ of up to +-DB at 8 bands on every training "
         "loop (0 = off) (default: %(default)s)",
     )
+    train.add_argument(
+        "--shift-ms",
+        type=float,
+        default=defaults.shift_ms,
+        help="cut augmentation: roll every training mixture and its target by up to +-MS "
+        "ms, so that bars cut off the downbeat by the beat tracker still separate "
+        "(0 = off) (default: %(default)s)",
+    )
     train.add_argument("--resume", action="store_true", help="continue from DIR's last state")
     train.set_defaults(run=run_train)
 

@@ -88,6 +88,7 @@ class TrainConfig:
     loss: str = "si-sdr"
     adversarial_weight: float = 0.0
     eq_db: float = 0.0
+    shift_ms: float = 0.0
     workers: int = 1
 
     def command(self) -> str:
@@ -207,6 +208,8 @@ def train(config: TrainConfig) -> dict[str, float]:
         )
     if config.eq_db < 0:
         raise BadInputError(f"EQ range must be 0 (off) or positive, not {config.eq_db} dB")
+    if config.shift_ms < 0:
+        raise BadInputError(f"shift range must be 0 (off) or positive, not {config.shift_ms} ms")
     torch.manual_seed(config.seed)
     device = pick_device(config.device)
     distributed = init_distributed(device)
@@ -218,10 +221,10 @@ def train(config: TrainConfig) -> dict[str, float]:
         else load_library(config.validation_library, spec)
     )
     stream = _dataset(
-        library, "train", config, config.steps * config.batch_size, config.seed, config.eq_db
+        library, "train", config, config.steps * config.batch_size, config.seed, augment=True
     )
     validation_set = _dataset(
-        validation_library, "valid", config, config.validation_size, config.seed + 1, eq_db=0.0
+        validation_library, "valid", config, config.validation_size, config.seed + 1, augment=False
     )
     validation_items = all_items(validation_set, device)
 
@@ -363,10 +366,10 @@ def _loader(
 
 
 def _dataset(
-    library, split: str, config: TrainConfig, size: int, seed: int, eq_db: float
+    library, split: str, config: TrainConfig, size: int, seed: int, augment: bool
 ) -> TripletDataset:
-    """Triplets of the instrument; ``eq_db`` augments (training only: validation stays
-    the library's own timbres)."""
+    """Triplets of the instrument; ``augment`` applies the config's EQ and shift (training
+    only: validation stays the library's own timbres, cut on the downbeat)."""
     if not len(library.select(instrument=config.instrument, split=split)):
         raise BadInputError(f"the {split} split of the library has no {config.instrument!r} loops")
     return TripletDataset(
@@ -376,5 +379,6 @@ def _dataset(
         size,
         seed,
         absent_rate=config.absent_rate,
-        eq_db=eq_db,
+        eq_db=config.eq_db if augment else 0.0,
+        shift_ms=config.shift_ms if augment else 0.0,
     )

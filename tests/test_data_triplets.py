@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -84,6 +86,23 @@ def test_splits_never_share_timbres(library):
     assert not used["valid"] & used["test"]
     assert not used["train"] & (TEST_TIMBRES | VALID_TIMBRES)
     assert not any(name.startswith("musescore/") for name in used["train"] | used["valid"])
+
+
+def test_shift_rolls_mixture_and_target_together(library):
+    plain = TripletDataset(library, "train", size=32, seed=3)
+    shifted = TripletDataset(library, "train", size=32, seed=3, shift_ms=20.0)
+    most = round(0.02 * shifted.spec.sample_rate)
+    shifts = []
+    for index in range(32):
+        before, after = plain.draw(index), shifted.draw(index)
+        assert after == replace(before, shift=after.shift) and before.shift == 0
+        assert abs(after.shift) <= most
+        shifts.append(after.shift)
+        item, reference = shifted[index], plain[index]
+        for key in ("mixture", "target"):
+            torch.testing.assert_close(item[key], reference[key].roll(after.shift))
+        torch.testing.assert_close(item["query"], reference["query"])
+    assert len(set(shifts)) > 20 and min(shifts) < -most // 2 and max(shifts) > most // 2
 
 
 def test_eq_changes_timbres_but_not_the_draw(library):

@@ -137,6 +137,7 @@ def test_unknown_loss_is_a_clear_error(small_loop_library, tmp_path):
     [
         ("adversarial_weight", "adversarial weight must be 0 .off. or positive"),
         ("eq_db", "EQ range must be 0 .off. or positive"),
+        ("shift_ms", "shift range must be 0 .off. or positive"),
     ],
 )
 def test_negative_weights_are_a_clear_error(small_loop_library, tmp_path, field, message):
@@ -149,26 +150,26 @@ def test_negative_weights_are_a_clear_error(small_loop_library, tmp_path, field,
     assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
-def test_eq_augments_the_training_stream(small_loop_library, tmp_path):
+def test_augmentations_change_the_training_stream(small_loop_library, tmp_path):
     runs = {}
-    for eq_db in (0.0, 6.0):
+    augmentations = {"plain": {}, "eq": {"eq_db": 6.0}, "shift": {"shift_ms": 20.0}}
+    for name, augmentation in augmentations.items():
         config = TrainConfig(
             instrument="bass",
             library=small_loop_library,
-            out=tmp_path / f"eq{eq_db:g}",
+            out=tmp_path / name,
             steps=4,
             validation_every=4,
             validation_size=4,
-            eq_db=eq_db,
+            **augmentation,
             **TINY,
         )
         train(config)
-        runs[eq_db] = _log(config.out)[-1]
-    assert (
-        "--eq-db 6.0"
-        in json.loads((tmp_path / "eq6" / METRICS_FILE).read_text())["training"]["command"]
-    )
-    assert runs[6.0]["loss"] != pytest.approx(runs[0.0]["loss"], abs=1e-6)
+        runs[name] = _log(config.out)[-1]
+    for name, flag in (("eq", "--eq-db 6.0"), ("shift", "--shift-ms 20.0")):
+        command = json.loads((tmp_path / name / METRICS_FILE).read_text())["training"]["command"]
+        assert flag in command
+        assert runs[name]["loss"] != pytest.approx(runs["plain"]["loss"], abs=1e-6)
 
 
 @pytest.mark.parametrize(

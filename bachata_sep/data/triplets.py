@@ -4,7 +4,9 @@ An item is a random mixture of loops from one section (the target's own song and
 half the time, so keys and grooves agree), the target's loop in it (or silence when the
 target is left out), and a query: another loop of the same instrument from another song
 (another pattern, and usually another timbre). With ``eq_db`` every loop, query included,
-also gets its own random EQ (timbre augmentation, see ``augment``). Item ``i`` depends
+also gets its own random EQ (timbre augmentation, see ``augment``). With ``shift_ms`` the
+mixture and its target are rolled together by a random few milliseconds, so the model
+learns bars cut a little off the downbeat, as a beat tracker cuts them. Item ``i`` depends
 only on ``(seed, i)``, so a dataset is reproducible with any number of DataLoader workers.
 """
 
@@ -34,6 +36,7 @@ class Draw:
     gains: tuple[float, ...]  # target first, then others
     present: bool
     equalizers: tuple[tuple[float, ...], ...] = ()  # EQ anchor dB: target, others, query
+    shift: int = 0  # samples the mixture and target are rolled by (positive: later)
 
 
 class TripletDataset(torch.utils.data.Dataset):
@@ -51,6 +54,7 @@ class TripletDataset(torch.utils.data.Dataset):
         include_rate: float = 0.8,
         gain_db: tuple[float, float] = (-9.0, 3.0),
         eq_db: float = 0.0,
+        shift_ms: float = 0.0,
         spec: ClipSpec | None = None,
     ) -> None:
         self.library = library
@@ -58,6 +62,7 @@ class TripletDataset(torch.utils.data.Dataset):
         self.size, self.seed = size, seed
         self.absent_rate, self.same_song_rate = absent_rate, same_song_rate
         self.include_rate, self.gain_db, self.eq_db = include_rate, gain_db, eq_db
+        self.max_shift = round(shift_ms / 1000 * self.spec.sample_rate)
         self.pool = {
             name: library.select(instrument=name, split=split)
             for name in sorted({m["instrument"] for m in library.meta})
@@ -103,13 +108,15 @@ class TripletDataset(torch.utils.data.Dataset):
             query = int(rng.choice(self.pool[instrument]))
         gains = tuple(float(g) for g in db_to_gain(rng.uniform(*self.gain_db, 1 + len(others))))
         present = bool(rng.random() >= self.absent_rate) or not others
-        # Drawn last, so that without EQ the items are those of a dataset without it.
+        # Augmentations are drawn last, so that without them the items are those of a
+        # dataset without them.
         equalizers = (
             tuple(tuple(random_eq_db(rng, self.eq_db).tolist()) for _ in range(len(others) + 2))
             if self.eq_db > 0
             else ()
         )
-        return Draw(instrument, target, query, tuple(others), gains, present, equalizers)
+        shift = int(rng.integers(-self.max_shift, self.max_shift + 1)) if self.max_shift else 0
+        return Draw(instrument, target, query, tuple(others), gains, present, equalizers, shift)
 
     def _loop(self, draw: Draw, index: int, position: int) -> np.ndarray:
         """Library clip ``index``, through the draw's EQ at ``position`` if it has one."""
@@ -126,6 +133,9 @@ class TripletDataset(torch.utils.data.Dataset):
         mixture = target.copy()
         for position, (loop, gain) in enumerate(zip(draw.others, draw.gains[1:], strict=True)):
             mixture += self._loop(draw, loop, position + 1) * np.float32(gain)
+        if draw.shift:
+            # A loop repeats, so what a late cut moves to the front is the bar's own end.
+            mixture, target = np.roll(mixture, draw.shift), np.roll(target, draw.shift)
         query = self._loop(draw, draw.query, len(draw.others) + 1).copy()
         magnitudes = model_magnitude(np.stack([mixture, target, query]), self.spec)
         return {
