@@ -132,13 +132,33 @@ def score_clips(
     }
     for name in instruments:
         target = torch.from_numpy(targets[name])
-        scored = _audible(targets[name]) & (si_sdr(targets[name], universal) < TRIVIAL_BAR_DB)
+        scored = _scored(targets[name], universal)
         for method, method_masks in masks.items():
             estimate = istft(
                 spectrum * method_masks[name], spec.n_fft, spec.hop_length, spec.length
             )
             scores[name][method].extend(si_sdr(target[scored], estimate[scored]).tolist())
     return scores
+
+
+def score_song_bars(
+    song: Song, stems: dict[str, np.ndarray], instruments: tuple[str, ...]
+) -> dict[str, list[float]]:
+    """SI-SDRi of full-song ``stems`` on the song's true bars, chosen by the rule of
+    :func:`score_clips`, at the song's own rate: the pipeline's result measured like the
+    aligned clips, so the two differ only in how the song was cut into bars."""
+    bars = _true_bars(song)
+    length = min(bar.length for bar in bars)
+    mixture = _bars(song.mixture, bars, length)
+    improvements = {}
+    for name in instruments:
+        target = _bars(song.stems[name], bars, length)
+        scored = _scored(target, mixture)
+        estimate = _bars(stems[name], bars, length)[scored]
+        improvements[name] = (
+            si_sdr(target[scored], estimate) - si_sdr(target[scored], mixture[scored])
+        ).tolist()
+    return improvements
 
 
 def quick_check(separator: Separator, instruments: tuple[str, ...]) -> dict[str, float]:
@@ -197,10 +217,7 @@ def _aligned_bars(
 ) -> tuple[np.ndarray, dict[str, np.ndarray], list[Segment]]:
     """Every full bar of the song by its true downbeats: the mono mixture and each target,
     stretched to the universal clip."""
-    rate = song.sample_rate
-    downbeats = np.round(np.array(song.annotations["downbeats"]) * rate).astype(int)
-    downbeats = downbeats[downbeats <= song.mixture.shape[-1]]
-    segments = [Segment(int(a), int(b)) for a, b in zip(downbeats[:-1], downbeats[1:], strict=True)]
+    segments = _true_bars(song)
     mixture = to_mono(song.mixture)
     universal = np.stack([universal_clip(excerpt(mixture, s.start, s.end), spec) for s in segments])
     targets = {
@@ -213,6 +230,24 @@ def _aligned_bars(
         for name in instruments
     }
     return universal, targets, segments
+
+
+def _true_bars(song: Song) -> list[Segment]:
+    """Every full bar of the song between its annotated downbeats."""
+    downbeats = np.round(np.array(song.annotations["downbeats"]) * song.sample_rate).astype(int)
+    downbeats = downbeats[downbeats <= song.mixture.shape[-1]]
+    return [Segment(int(a), int(b)) for a, b in zip(downbeats[:-1], downbeats[1:], strict=True)]
+
+
+def _bars(audio: np.ndarray, bars: list[Segment], length: int) -> np.ndarray:
+    """The first ``length`` mono samples of every bar, stacked."""
+    mono = to_mono(np.atleast_2d(audio))
+    return np.stack([excerpt(mono, bar.start, bar.start + length) for bar in bars])
+
+
+def _scored(targets: np.ndarray, mixtures: np.ndarray) -> np.ndarray:
+    """Which bars are scored: the target is audible and not already the whole mixture."""
+    return _audible(targets) & (si_sdr(targets, mixtures) < TRIVIAL_BAR_DB)
 
 
 def _audible(clips: np.ndarray) -> np.ndarray:

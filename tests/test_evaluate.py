@@ -5,7 +5,13 @@ import pytest
 
 from bachata_sep.data.song import render_song
 from bachata_sep.data.timbres import split_of_seed
-from bachata_sep.evaluate import FIRST_TEST_SEED, held_out_songs, score_clips, summarise
+from bachata_sep.evaluate import (
+    FIRST_TEST_SEED,
+    held_out_songs,
+    score_clips,
+    score_song_bars,
+    summarise,
+)
 from bachata_sep.separators import BaselineSeparator, IdentitySeparator, OracleSeparator
 
 
@@ -37,6 +43,20 @@ def test_oracle_beats_baseline_beats_nothing_on_aligned_clips(song):
         assert summary["si_sdri"]["oracle"] > summary["si_sdri"]["baseline"] + 1
         assert summary["si_sdri"]["oracle"] > 5
         assert summary["model_share_of_oracle"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_song_bars_score_full_song_stems_on_the_aligned_bars(song):
+    instruments = ("bass", "guira")
+    aligned = score_clips(song, {"mixture": None, "model": IdentitySeparator()}, instruments)
+    untouched = score_song_bars(song, dict.fromkeys(instruments, song.mixture), instruments)
+    perfect = score_song_bars(song, song.stems, instruments)
+    half_way = {name: (song.mixture + song.stems[name]) / 2 for name in instruments}
+    between = score_song_bars(song, half_way, instruments)
+    for name in instruments:
+        assert len(untouched[name]) == len(aligned[name]["mixture"])  # the same bars
+        np.testing.assert_allclose(untouched[name], 0.0, atol=1e-4)
+        assert min(perfect[name]) > 40
+        assert 0 < np.mean(between[name]) < 20
 
 
 def test_summary_arithmetic():
