@@ -43,7 +43,7 @@ def render_card(metrics: dict) -> str:
         f"- model: {training.get('parameters', '?')} parameters, "
         f"{training.get('size_mb', '?')} MB; {training.get('model', '')}",
         f"- wall time: {training.get('wall_s', '?')} s on {training.get('machine', '?')}",
-        f"- best validation SI-SDRi: {training.get('val_si_sdri_db', '?')} dB "
+        f"- validation SI-SDRi of these weights: {training.get('val_si_sdri_db', '?')} dB "
         f"(step {training.get('step', '?')}, validation timbres never seen in training)",
     ]
     evaluation = metrics.get("evaluation")

@@ -132,6 +132,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ms, so that bars cut off the downbeat by the beat tracker still separate "
         "(0 = off) (default: %(default)s)",
     )
+    train.add_argument(
+        "--song-query-rate",
+        type=float,
+        default=defaults.song_query_rate,
+        help="share of training items whose query is another loop of the target's own "
+        "song (its timbre) rather than of another song (default: %(default)s)",
+    )
     train.add_argument("--resume", action="store_true", help="continue from DIR's last state")
     train.set_defaults(run=run_train)
 

@@ -89,6 +89,7 @@ class TrainConfig:
     adversarial_weight: float = 0.0
     eq_db: float = 0.0
     shift_ms: float = 0.0
+    song_query_rate: float = 0.0
     workers: int = 1
 
     def command(self) -> str:
@@ -210,6 +211,10 @@ def train(config: TrainConfig) -> dict[str, float]:
         raise BadInputError(f"EQ range must be 0 (off) or positive, not {config.eq_db} dB")
     if config.shift_ms < 0:
         raise BadInputError(f"shift range must be 0 (off) or positive, not {config.shift_ms} ms")
+    if not 0 <= config.song_query_rate <= 1:
+        raise BadInputError(
+            f"song query rate must be between 0 and 1, not {config.song_query_rate}"
+        )
     torch.manual_seed(config.seed)
     device = pick_device(config.device)
     distributed = init_distributed(device)
@@ -381,4 +386,5 @@ def _dataset(
         absent_rate=config.absent_rate,
         eq_db=config.eq_db if augment else 0.0,
         shift_ms=config.shift_ms if augment else 0.0,
+        song_query_rate=config.song_query_rate if augment else 0.0,
     )

@@ -3,8 +3,10 @@
 Each instrument model is conditioned on a query clip. If its SI-SDRi barely moves when
 the query is another instrument's reference or silence, the model has learnt its
 instrument by heart and the query is decoration; a large drop means it really looks for
-what the query shows. Scored on the held-out songs' aligned clips, as ``bachata-sep
-evaluate`` does.
+what the query shows. The last column gives the model what a user with a clean clip of
+their own song's instrument would give it: the instrument's true stem from the *other*
+half of the same song (so no scored bar is in its query). Scored on the held-out songs'
+aligned clips, as ``bachata-sep evaluate`` does, each half of a song on its own.
 
     python benchmarks/query_use.py [--checkpoints checkpoints] [--songs 6] [--duration 30]
 """
@@ -19,10 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bachata_sep.data.song import render_song
+from bachata_sep.audio import to_mono
+from bachata_sep.clips import excerpt
+from bachata_sep.data.song import Song, render_song
 from bachata_sep.evaluate import held_out_songs, score_clips
 from bachata_sep.model import ModelSeparator
+from bachata_sep.queries import MAX_QUERY_CLIPS
 from bachata_sep.separators import ClipBatch
+from bachata_sep.spec import ClipSpec
+from bachata_sep.transforms import heatmap, model_magnitude, universal_clip
 
 
 class ReplacedQuery:
@@ -41,6 +48,32 @@ class ReplacedQuery:
     ) -> dict[str, torch.Tensor]:
         replaced = {name: self.query_for(name) for name in queries}
         return {name: self.separator.masks(batch, {name: replaced[name]})[name] for name in queries}
+
+
+def halves(song: Song) -> tuple[Song, Song]:
+    """The song cut in two on the downbeat nearest its middle, each with its own bars."""
+    downbeats = np.array(song.annotations["downbeats"])
+    middle = float(downbeats[np.abs(downbeats - downbeats[-1] / 2).argmin()])
+    cut = round(middle * song.sample_rate)
+    parts = []
+    for piece, keep, shift in (
+        (slice(0, cut), downbeats <= middle, 0.0),
+        (slice(cut, None), downbeats >= middle, middle),
+    ):
+        annotations = {**song.annotations, "downbeats": (downbeats[keep] - shift).tolist()}
+        stems = {name: stem[:, piece] for name, stem in song.stems.items()}
+        parts.append(Song(song.sample_rate, song.mixture[:, piece], stems, annotations))
+    return parts[0], parts[1]
+
+
+def stem_query(song: Song, instrument: str, spec: ClipSpec) -> torch.Tensor:
+    """Heatmaps of the loudest true bars of the song's own stem: a clean reference."""
+    mono = to_mono(song.stems[instrument])
+    bars = np.round(np.array(song.annotations["downbeats"]) * song.sample_rate).astype(int)
+    clips = [excerpt(mono, start, end) for start, end in zip(bars[:-1], bars[1:], strict=True)]
+    clips.sort(key=lambda clip: -float(np.square(clip).mean()))
+    universal = np.stack([universal_clip(clip, spec) for clip in clips[:MAX_QUERY_CLIPS]])
+    return heatmap(model_magnitude(universal, spec))
 
 
 def main() -> None:
@@ -63,12 +96,15 @@ def main() -> None:
     }
     scores: dict = defaultdict(lambda: defaultdict(list))
     for held_out in held_out_songs(args.songs):
-        song = render_song(held_out.seed, held_out.source, args.duration)
-        for instrument, methods in score_clips(song, separators, names).items():
-            for method, values in methods.items():
-                scores[instrument][method].extend(values)
+        first, second = halves(render_song(held_out.seed, held_out.source, args.duration))
+        for scored, other in ((first, second), (second, first)):
+            own = {name: stem_query(other, name, separator.spec) for name in names}
+            with_own = {**separators, "own song's stem": ReplacedQuery(separator, own.__getitem__)}
+            for instrument, methods in score_clips(scored, with_own, names).items():
+                for method, values in methods.items():
+                    scores[instrument][method].extend(values)
 
-    columns = [name for name in separators if name != "mixture"]
+    columns = [name for name in separators if name != "mixture"] + ["own song's stem"]
     print("SI-SDRi (dB) on aligned held-out clips, by the query the model is given")
     print(f"{'instrument':<10} " + " ".join(f"{name:>16}" for name in columns))
     for instrument, methods in scores.items():

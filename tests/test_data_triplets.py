@@ -105,6 +105,28 @@ def test_shift_rolls_mixture_and_target_together(library):
     assert len(set(shifts)) > 20 and min(shifts) < -most // 2 and max(shifts) > most // 2
 
 
+def test_song_queries_come_from_the_target_song(library):
+    meta = library.meta
+    plain = TripletDataset(library, "train", size=64, seed=3)
+    own = TripletDataset(library, "train", size=64, seed=3, song_query_rate=1.0)
+    half = TripletDataset(library, "train", size=64, seed=3, song_query_rate=0.5)
+    eligible = same_in_half = 0
+    for index in range(64):
+        before, after = plain.draw(index), own.draw(index)
+        assert after == replace(before, query=after.query)
+        assert meta[before.query]["song"] != meta[before.target]["song"]
+        song = meta[after.target]["song"]
+        siblings = set(own.pool[after.instrument]) - {after.target}
+        if any(meta[i]["song"] == song for i in siblings):
+            assert after.query in siblings and meta[after.query]["song"] == song
+            eligible += 1
+            same_in_half += meta[half.draw(index).query]["song"] == song
+        else:  # the only loop of its song: the query stays another song's
+            assert after.query == before.query
+    assert eligible >= 10
+    assert 0.2 < same_in_half / eligible < 0.8
+
+
 def test_eq_changes_timbres_but_not_the_draw(library):
     plain = TripletDataset(library, "train", size=16, seed=3)
     shaped = TripletDataset(library, "train", size=16, seed=3, eq_db=6.0)

@@ -138,6 +138,7 @@ def test_unknown_loss_is_a_clear_error(small_loop_library, tmp_path):
         ("adversarial_weight", "adversarial weight must be 0 .off. or positive"),
         ("eq_db", "EQ range must be 0 .off. or positive"),
         ("shift_ms", "shift range must be 0 .off. or positive"),
+        ("song_query_rate", "song query rate must be between 0 and 1"),
     ],
 )
 def test_negative_weights_are_a_clear_error(small_loop_library, tmp_path, field, message):

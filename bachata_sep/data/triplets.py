@@ -3,7 +3,9 @@
 An item is a random mixture of loops from one section (the target's own song and bar
 half the time, so keys and grooves agree), the target's loop in it (or silence when the
 target is left out), and a query: another loop of the same instrument from another song
-(another pattern, and usually another timbre). With ``eq_db`` every loop, query included,
+(another pattern, and usually another timbre), or with ``song_query_rate`` sometimes
+another loop of the target's own song (same timbre: a query worth listening to, as a
+reference cut from the user's own song is). With ``eq_db`` every loop, query included,
 also gets its own random EQ (timbre augmentation, see ``augment``). With ``shift_ms`` the
 mixture and its target are rolled together by a random few milliseconds, so the model
 learns bars cut a little off the downbeat, as a beat tracker cuts them. Item ``i`` depends
@@ -55,6 +57,7 @@ class TripletDataset(torch.utils.data.Dataset):
         gain_db: tuple[float, float] = (-9.0, 3.0),
         eq_db: float = 0.0,
         shift_ms: float = 0.0,
+        song_query_rate: float = 0.0,
         spec: ClipSpec | None = None,
     ) -> None:
         self.library = library
@@ -63,6 +66,7 @@ class TripletDataset(torch.utils.data.Dataset):
         self.absent_rate, self.same_song_rate = absent_rate, same_song_rate
         self.include_rate, self.gain_db, self.eq_db = include_rate, gain_db, eq_db
         self.max_shift = round(shift_ms / 1000 * self.spec.sample_rate)
+        self.song_query_rate = song_query_rate
         self.pool = {
             name: library.select(instrument=name, split=split)
             for name in sorted({m["instrument"] for m in library.meta})
@@ -73,6 +77,7 @@ class TripletDataset(torch.utils.data.Dataset):
                 meta = library.meta[i]
                 self.groups.setdefault((name, meta["section"]), []).append(int(i))
                 self.groups.setdefault((name, meta["section"], meta["song"]), []).append(int(i))
+                self.groups.setdefault((name, meta["song"]), []).append(int(i))
         self.instruments = tuple(i for i in instruments if self._queryable(i))
         if not self.instruments:
             raise BadInputError(
@@ -116,6 +121,9 @@ class TripletDataset(torch.utils.data.Dataset):
             else ()
         )
         shift = int(rng.integers(-self.max_shift, self.max_shift + 1)) if self.max_shift else 0
+        if self.song_query_rate and rng.random() < self.song_query_rate:
+            own = [i for i in self.groups[instrument, song] if i != target]
+            query = int(rng.choice(own)) if own else query
         return Draw(instrument, target, query, tuple(others), gains, present, equalizers, shift)
 
     def _loop(self, draw: Draw, index: int, position: int) -> np.ndarray:
