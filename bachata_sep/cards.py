@@ -8,6 +8,12 @@ import json
 from pathlib import Path
 
 METRICS_FILE = "metrics.json"
+# The settings of ``bachata-sep evaluate`` (see ``evaluate``), in the order reports show them.
+SETTINGS = {
+    "aligned_clips": "aligned clips",
+    "full_song_bars": "full song, per bar",
+    "full_song": "full song",
+}
 
 
 def update_metrics(folder: Path, **sections: dict) -> dict:
@@ -57,12 +63,12 @@ def render_card(metrics: dict) -> str:
             "| setting | mixture SI-SDR | baseline SI-SDRi | model SI-SDRi | oracle SI-SDRi |",
             "|---|---|---|---|---|",
         ]
-        for setting in ("aligned_clips", "full_song"):
+        for setting, label in SETTINGS.items():
             summary = evaluation.get(setting)
             if summary:
                 gain = summary["si_sdri"]
                 lines.append(
-                    f"| {setting.replace('_', ' ')} | {summary['si_sdr']['mixture']:.2f} | "
+                    f"| {label} | {summary['si_sdr']['mixture']:.2f} | "
                     f"{gain['baseline']:.2f} | {gain['model']:.2f} | {gain['oracle']:.2f} |"
                 )
         if "min_si_sdri_db" in evaluation:

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import api
 from .audio import WavWriter, output_subtype, read_audio
+from .cards import SETTINGS
 from .errors import BadInputError
 from .pretrained import CHECKPOINTS
 from .spec import INSTRUMENTS
@@ -265,8 +266,7 @@ def _write_cards(args: argparse.Namespace, separator, report: dict) -> None:
             evaluation={
                 "command": command,
                 "songs": report["songs"],
-                "aligned_clips": report["aligned_clips"].get(name),
-                "full_song": report["full_song"].get(name),
+                **{setting: report[setting].get(name) for setting in SETTINGS},
                 "min_si_sdri_db": round(floors[name] - TEST_FLOOR_MARGIN_DB, 2),
             },
         )
@@ -281,10 +281,10 @@ def run_push(args: argparse.Namespace) -> int:
 
 def _results_table(report: dict) -> str:
     lines = []
-    for setting in ("aligned_clips", "full_song"):
+    for setting, label in SETTINGS.items():
         if not report[setting]:
             continue
-        lines.append(f"{setting.replace('_', ' ')}: SI-SDRi in dB over the mixture")
+        lines.append(f"{label}: SI-SDRi in dB over the mixture")
         lines.append("instrument  mixture SI-SDR  baseline  model  oracle  model/oracle")
         for name, summary in report[setting].items():
             gain = summary["si_sdri"]

@@ -60,6 +60,7 @@ def main() -> None:
             for offset in OFFSETS_MS
         }
         grids["tracked"] = tracked
+        mixture = score_song_bars(song, dict.fromkeys(names, song.mixture), names)
         for label, grid in grids.items():
             stems = separate(
                 song.mixture,
@@ -70,7 +71,7 @@ def main() -> None:
                 progress=False,
             )
             for name, values in score_song_bars(song, stems, names).items():
-                scores[label, name].extend(values)
+                scores[label, name].extend(np.subtract(values, mixture[name]))
     print(
         f"{args.split} songs: {args.songs}; tracked downbeats late by (median per song) "
         + ", ".join(f"{value:+.1f}" for value in late_ms)

@@ -53,10 +53,13 @@ def test_song_bars_score_full_song_stems_on_the_aligned_bars(song):
     half_way = {name: (song.mixture + song.stems[name]) / 2 for name in instruments}
     between = score_song_bars(song, half_way, instruments)
     for name in instruments:
-        assert len(untouched[name]) == len(aligned[name]["mixture"])  # the same bars
-        np.testing.assert_allclose(untouched[name], 0.0, atol=1e-4)
+        # The same bars as the aligned clips, and the same mixture SI-SDR within the
+        # stretch's rounding (those are at the model's rate, these at the song's).
+        assert len(untouched[name]) == len(aligned[name]["mixture"])
+        np.testing.assert_allclose(untouched[name], aligned[name]["mixture"], atol=0.5)
         assert min(perfect[name]) > 40
-        assert 0 < np.mean(between[name]) < 20
+        gains = np.subtract(between[name], untouched[name])
+        assert 0 < gains.mean() < 20
 
 
 def test_summary_arithmetic():
