@@ -373,8 +373,9 @@ def _loader(
 def _dataset(
     library, split: str, config: TrainConfig, size: int, seed: int, augment: bool
 ) -> TripletDataset:
-    """Triplets of the instrument; ``augment`` applies the config's EQ and shift (training
-    only: validation stays the library's own timbres, cut on the downbeat)."""
+    """Triplets of the instrument; ``augment`` applies the config's EQ, shift and song
+    queries (training only: validation stays the library's own timbres, cut on the
+    downbeat, with queries from other songs)."""
     if not len(library.select(instrument=config.instrument, split=split)):
         raise BadInputError(f"the {split} split of the library has no {config.instrument!r} loops")
     return TripletDataset(
