@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
 
 import numpy as np
@@ -125,6 +126,26 @@ def test_song_queries_come_from_the_target_song(library):
             assert after.query == before.query
     assert eligible >= 10
     assert 0.2 < same_in_half / eligible < 0.8
+
+
+def test_a_song_named_like_a_section_keeps_its_own_loops(tmp_path):
+    root = tmp_path / "lib"
+    render_library(root, songs=2, timbres="train", duration=12.0, loops_per_section=1)
+    rows = list(csv.DictReader((root / "loops.csv").open()))
+    first = rows[0]["song"]
+    for row in rows:  # the first song is called "intro", like a section of both songs
+        row["song"] = "intro" if row["song"] == first else row["song"]
+    with (root / "loops.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    library = load_library(root, SPEC, cache_dir=tmp_path / "cache")
+    own = TripletDataset(library, "train", size=64, seed=3, song_query_rate=1.0)
+    for draw in map(own.draw, range(64)):
+        song = library.meta[draw.target]["song"]
+        siblings = [i for i in own.pool[draw.instrument] if i != draw.target]
+        if any(library.meta[i]["song"] == song for i in siblings):
+            assert library.meta[draw.query]["song"] == song
 
 
 def test_eq_changes_timbres_but_not_the_draw(library):

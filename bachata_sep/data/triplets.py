@@ -72,12 +72,14 @@ class TripletDataset(torch.utils.data.Dataset):
             for name in sorted({m["instrument"] for m in library.meta})
         }
         self.groups: dict[tuple, list[int]] = {}
+        # Kept apart from ``groups``: a song named like a section must not share its key.
+        self.song_loops: dict[tuple[str, str], list[int]] = {}
         for name, pool in self.pool.items():
             for i in pool:
                 meta = library.meta[i]
                 self.groups.setdefault((name, meta["section"]), []).append(int(i))
                 self.groups.setdefault((name, meta["section"], meta["song"]), []).append(int(i))
-                self.groups.setdefault((name, meta["song"]), []).append(int(i))
+                self.song_loops.setdefault((name, meta["song"]), []).append(int(i))
         self.instruments = tuple(i for i in instruments if self._queryable(i))
         if not self.instruments:
             raise BadInputError(
@@ -122,7 +124,7 @@ class TripletDataset(torch.utils.data.Dataset):
         )
         shift = int(rng.integers(-self.max_shift, self.max_shift + 1)) if self.max_shift else 0
         if self.song_query_rate and rng.random() < self.song_query_rate:
-            own = [i for i in self.groups[instrument, song] if i != target]
+            own = [i for i in self.song_loops[instrument, song] if i != target]
             query = int(rng.choice(own)) if own else query
         return Draw(instrument, target, query, tuple(others), gains, present, equalizers, shift)
 
