@@ -154,7 +154,7 @@ def score_song_bars(
     """SI-SDR of full-song ``stems`` on the song's true bars, chosen by the rule of
     :func:`score_clips`, at the song's own rate: the pipeline's result measured like the
     aligned clips, so the two differ only in how the song was cut into bars."""
-    bars = _true_bars(song)
+    bars = true_bars(song)
     length = min(bar.length for bar in bars)
     mixture = _bars(song.mixture, bars, length)
     scores = {}
@@ -222,7 +222,7 @@ def _aligned_bars(
 ) -> tuple[np.ndarray, dict[str, np.ndarray], list[Segment]]:
     """Every full bar of the song by its true downbeats: the mono mixture and each target,
     stretched to the universal clip."""
-    segments = _true_bars(song)
+    segments = true_bars(song)
     mixture = to_mono(song.mixture)
     universal = np.stack([universal_clip(excerpt(mixture, s.start, s.end), spec) for s in segments])
     targets = {
@@ -237,8 +237,8 @@ def _aligned_bars(
     return universal, targets, segments
 
 
-def _true_bars(song: Song) -> list[Segment]:
-    """Every full bar of the song between its annotated downbeats."""
+def true_bars(song: Song) -> list[Segment]:
+    """Every full bar of the rendered song between its annotated downbeats."""
     downbeats = np.round(np.array(song.annotations["downbeats"]) * song.sample_rate).astype(int)
     downbeats = downbeats[downbeats <= song.mixture.shape[-1]]
     return [Segment(int(a), int(b)) for a, b in zip(downbeats[:-1], downbeats[1:], strict=True)]

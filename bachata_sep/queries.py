@@ -33,10 +33,14 @@ def query_heatmaps(
         grid.downbeats, sample_rate, len(mono), grid.beat_period * BEATS_PER_BAR
     )
     clips = [excerpt(mono, s.start, s.end) for s in segments if s.start >= 0 and s.end <= len(mono)]
-    if grid.fallback or not clips:
-        clips = [mono]
-    clips.sort(key=lambda clip: -float(np.square(clip).mean()))
-    universal = np.stack([universal_clip(clip, spec) for clip in clips[:MAX_QUERY_CLIPS]])
+    return loudest_clip_heatmaps([mono] if grid.fallback or not clips else clips, spec)
+
+
+def loudest_clip_heatmaps(clips: list[np.ndarray], spec: ClipSpec) -> torch.Tensor:
+    """Heatmaps ``(Q, F, T)`` of up to eight 4-beat mono clips, the loudest first, each
+    stretched to the universal clip: where the instrument plays most is the best example."""
+    loudest = sorted(clips, key=lambda clip: -float(np.square(clip).mean()))[:MAX_QUERY_CLIPS]
+    universal = np.stack([universal_clip(clip, spec) for clip in loudest])
     return heatmap(model_magnitude(universal, spec))
 
 

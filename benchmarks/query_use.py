@@ -24,12 +24,11 @@ import torch
 from bachata_sep.audio import to_mono
 from bachata_sep.clips import excerpt
 from bachata_sep.data.song import Song, render_song
-from bachata_sep.evaluate import held_out_songs, score_clips
+from bachata_sep.evaluate import held_out_songs, score_clips, true_bars
 from bachata_sep.model import ModelSeparator
-from bachata_sep.queries import MAX_QUERY_CLIPS
+from bachata_sep.queries import loudest_clip_heatmaps
 from bachata_sep.separators import ClipBatch
 from bachata_sep.spec import ClipSpec
-from bachata_sep.transforms import heatmap, model_magnitude, universal_clip
 
 
 class ReplacedQuery:
@@ -69,11 +68,8 @@ def halves(song: Song) -> tuple[Song, Song]:
 def stem_query(song: Song, instrument: str, spec: ClipSpec) -> torch.Tensor:
     """Heatmaps of the loudest true bars of the song's own stem: a clean reference."""
     mono = to_mono(song.stems[instrument])
-    bars = np.round(np.array(song.annotations["downbeats"]) * song.sample_rate).astype(int)
-    clips = [excerpt(mono, start, end) for start, end in zip(bars[:-1], bars[1:], strict=True)]
-    clips.sort(key=lambda clip: -float(np.square(clip).mean()))
-    universal = np.stack([universal_clip(clip, spec) for clip in clips[:MAX_QUERY_CLIPS]])
-    return heatmap(model_magnitude(universal, spec))
+    bars = [excerpt(mono, bar.start, bar.end) for bar in true_bars(song)]
+    return loudest_clip_heatmaps(bars, spec)
 
 
 def main() -> None:
