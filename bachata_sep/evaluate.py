@@ -37,8 +37,10 @@ from .separators import BaselineSeparator, ClipBatch, OracleSeparator, Separator
 from .spec import ClipSpec
 from .transforms import heatmap, istft, model_magnitude, stft, universal_clip
 
-TEST_SOURCES = ("musescore", "mixed", "procedural")
-FIRST_TEST_SEED = SEED_RANGES["test"].start + 500
+# Timbre sources of the fixed song sets per split: MuseScore is test-only.
+SPLIT_SOURCES = {"valid": ("mixed", "procedural"), "test": ("musescore", "mixed", "procedural")}
+FIRST_SEED_OFFSET = 500
+FIRST_TEST_SEED = SEED_RANGES["test"].start + FIRST_SEED_OFFSET
 METHODS = ("mixture", "baseline", "model", "oracle")
 # Bars where the target is this far below its own loudest bar are silent for it: SI-SDR
 # of a silent reference means nothing, so those bars are not scored.
@@ -55,12 +57,11 @@ class HeldOutSong:
     source: str
 
 
-def held_out_songs(count: int) -> list[HeldOutSong]:
-    """The fixed held-out test set: ``count`` seeds cycling over the test timbre sources."""
-    return [
-        HeldOutSong(FIRST_TEST_SEED + index, TEST_SOURCES[index % len(TEST_SOURCES)])
-        for index in range(count)
-    ]
+def held_out_songs(count: int, split: str = "test") -> list[HeldOutSong]:
+    """A fixed set of songs no model trained on: ``count`` seeds of the split cycling over
+    its timbre sources. The test set reports; the validation set is for choices."""
+    first, sources = SEED_RANGES[split].start + FIRST_SEED_OFFSET, SPLIT_SOURCES[split]
+    return [HeldOutSong(first + index, sources[index % len(sources)]) for index in range(count)]
 
 
 def evaluate(

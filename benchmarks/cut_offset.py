@@ -21,19 +21,11 @@ import numpy as np
 from bachata_sep.api import separate, track
 from bachata_sep.beat_tracking import BeatGrid
 from bachata_sep.data.song import render_song
-from bachata_sep.data.timbres import SEED_RANGES
 from bachata_sep.evaluate import held_out_songs, score_song_bars
 from bachata_sep.model import ModelSeparator
 
 OFFSETS_MS = (-20.0, -10.0, -5.0, 0.0, 5.0, 10.0, 20.0)
-VALID_SOURCES = ("mixed", "procedural")  # MuseScore is test-only
-
-
-def songs(split: str, count: int) -> list[tuple[int, str]]:
-    if split == "test":
-        return [(song.seed, song.source) for song in held_out_songs(count)]
-    first = SEED_RANGES["valid"].start + 500
-    return [(first + i, VALID_SOURCES[i % len(VALID_SOURCES)]) for i in range(count)]
+LABELS = (*(f"{offset:+.0f} ms" for offset in OFFSETS_MS), "tracked")
 
 
 def main() -> None:
@@ -48,20 +40,17 @@ def main() -> None:
     names = separator.instruments
     scores: dict = defaultdict(list)
     late_ms = []
-    for seed, source in songs(args.split, args.songs):
-        song = render_song(seed, source, args.duration)
+    for held_out in held_out_songs(args.songs, args.split):
+        song = render_song(held_out.seed, held_out.source, args.duration)
         beats = np.array(song.annotations["beats"])
         downbeats = np.array(song.annotations["downbeats"])
         tracked = track(song.mixture, song.sample_rate)
         nearest = np.abs(downbeats[None] - tracked.downbeats[:, None]).argmin(axis=1)
         late_ms.append(1000 * float(np.median(tracked.downbeats - downbeats[nearest])))
-        grids = {
-            f"{offset:+.0f} ms": BeatGrid(beats + offset / 1000, downbeats + offset / 1000)
-            for offset in OFFSETS_MS
-        }
-        grids["tracked"] = tracked
+        moved = [BeatGrid(beats + ms / 1000, downbeats + ms / 1000) for ms in OFFSETS_MS]
+        grids = [*moved, tracked]
         mixture = score_song_bars(song, dict.fromkeys(names, song.mixture), names)
-        for label, grid in grids.items():
+        for label, grid in zip(LABELS, grids, strict=True):
             stems = separate(
                 song.mixture,
                 song.sample_rate,
@@ -79,7 +68,7 @@ def main() -> None:
     )
     print("full song SI-SDRi (dB) per true bar, cut on the true bar lines moved by:")
     print(f"{'':10s}" + "".join(f"{name:>9s}" for name in names))
-    for label in [*(f"{offset:+.0f} ms" for offset in OFFSETS_MS), "tracked"]:
+    for label in LABELS:
         row = "".join(f"{np.mean(scores[label, name]):9.2f}" for name in names)
         print(f"{label:10s}{row}")
 

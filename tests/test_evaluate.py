@@ -25,6 +25,9 @@ def test_test_set_is_held_out():
     assert len({s.seed for s in songs}) == 6
     assert all(split_of_seed(s.seed) == "test" for s in songs)
     assert {s.source for s in songs} >= {"musescore"}
+    validation = held_out_songs(4, "valid")
+    assert all(split_of_seed(s.seed) == "valid" for s in validation)
+    assert {s.source for s in validation} == {"mixed", "procedural"}  # MuseScore: test only
 
 
 def test_oracle_beats_baseline_beats_nothing_on_aligned_clips(song):
