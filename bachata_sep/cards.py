@@ -71,6 +71,15 @@ def render_card(metrics: dict) -> str:
                     f"| {label} | {summary['si_sdr']['mixture']:.2f} | "
                     f"{gain['baseline']:.2f} | {gain['model']:.2f} | {gain['oracle']:.2f} |"
                 )
+        full_song = evaluation.get("full_song") or {}
+        if "sdr" in full_song:
+            level = full_song["sdr"]
+            lines += [
+                "",
+                f"Full-song SDR (the level included): mixture {level['mixture']:.2f}, baseline "
+                f"{level['baseline']:.2f}, model {level['model']:.2f}, oracle "
+                f"{level['oracle']:.2f} dB.",
+            ]
         if "min_si_sdri_db" in evaluation:
             lines += [
                 "",

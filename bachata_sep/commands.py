@@ -109,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--loss",
         choices=LOSSES,
         default=defaults.loss,
-        help="l1: masked-magnitude L1; si-sdr: waveform SI-SDR (default: %(default)s)",
+        help="l1: masked-magnitude L1; sdr: waveform SDR (default: %(default)s)",
     )
     train.add_argument(
         "--adversarial-weight",
@@ -141,6 +141,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "song (its timbre) rather than of another song (default: %(default)s)",
     )
     train.add_argument("--resume", action="store_true", help="continue from DIR's last state")
+    train.add_argument(
+        "--init",
+        type=Path,
+        metavar="FOLDER",
+        help="start from the trained weights in FOLDER (same architecture, any instrument) "
+        "with a fresh optimizer and schedule: fine tuning",
+    )
     train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser(
@@ -292,6 +299,15 @@ def _results_table(report: dict) -> str:
                 f"{name:<10}  {summary['si_sdr']['mixture']:14.2f}  {gain['baseline']:8.2f}"
                 f"  {gain['model']:5.2f}  {gain['oracle']:6.2f}"
                 f"  {summary['model_share_of_oracle']:12.0%}"
+            )
+    if report["full_song"]:
+        lines.append("full song: SDR in dB, the level included")
+        lines.append("instrument  mixture  baseline  model  oracle")
+        for name, summary in report["full_song"].items():
+            level = summary["sdr"]
+            lines.append(
+                f"{name:<10}  {level['mixture']:7.2f}  {level['baseline']:8.2f}"
+                f"  {level['model']:5.2f}  {level['oracle']:6.2f}"
             )
     return "\n".join(lines)
 

@@ -5,7 +5,8 @@ Settings, as the models are used:
 - *aligned clips*: the songs' true bars, stretched to the universal clip, scored in the
   model domain (what the model itself achieves);
 - *full song*: the whole pipeline (beat tracking → clips → stretch → masks → back to the
-  song's own rate and length), scored on the complete stereo stem;
+  song's own rate and length), scored on the complete stereo stem, in SI-SDR and also in
+  SDR, which counts a stem at the wrong level as error (what a listener would notice);
 - *full song, per bar*: the same stems scored on the aligned clips' bars and averaged
   like them, so that its gap to the aligned clips is the pipeline's alone (a whole-song
   SI-SDR weighs loud bars more than a mean over bars does).
@@ -31,7 +32,7 @@ from .cards import SETTINGS
 from .clips import Segment, excerpt
 from .data.song import Song, render_song
 from .data.timbres import SEED_RANGES
-from .metrics import si_sdr
+from .metrics import sdr, si_sdr
 from .plots import draw_heatmap
 from .separators import BaselineSeparator, ClipBatch, OracleSeparator, Separator
 from .spec import ClipSpec
@@ -71,12 +72,13 @@ def evaluate(
     duration: float = 30.0,
     full_song: bool = True,
 ) -> dict:
-    """Mean SI-SDR per method and instrument, and SI-SDRi over the mixture, for both
-    settings; plus the model's share of the oracle's improvement."""
+    """Mean SI-SDR per method and instrument, and SI-SDRi over the mixture, for every
+    setting; the model's share of the oracle's improvement; full-song SDR per method."""
     instruments = tuple(instruments)
     clip_scores: dict = defaultdict(lambda: defaultdict(list))
     bar_scores: dict = defaultdict(lambda: defaultdict(list))
     song_scores: dict = defaultdict(lambda: defaultdict(list))
+    song_sdrs: dict = defaultdict(lambda: defaultdict(list))
     for held_out in tqdm(held_out_songs(songs), desc="Evaluating", unit="song"):
         song = render_song(held_out.seed, held_out.source, duration)
         separators = _separators(separator, song)
@@ -92,6 +94,7 @@ def evaluate(
                     song_scores[name][method].append(
                         float(si_sdr(song.stems[name], stems[name]).mean())
                     )
+                    song_sdrs[name][method].append(float(sdr(song.stems[name], stems[name]).mean()))
     report = {
         "songs": [vars(s) for s in held_out_songs(songs)],
         "duration_s": duration,
@@ -103,6 +106,9 @@ def evaluate(
         for name in instruments:
             if name in scores:
                 report[setting][name] = summarise(scores[name])
+    for name, values in song_sdrs.items():
+        means = {method: float(np.mean(scores)) for method, scores in values.items()}
+        report["full_song"][name]["sdr"] = means
     return report
 
 

@@ -4,6 +4,7 @@ Training validates on a few dozen triplets to stay cheap, so two runs' best figu
 differ by noise alone (±0.3 dB at 48 items). This re-scores each run's best weights on
 many more triplets of the *validation* split (validation timbres and seeds; the held-out
 test songs stay untouched for the final report) with the same function training uses.
+SDR, unlike SI-SDR, also drops when the estimate's level is wrong.
 
     python benchmarks/compare_runs.py --instrument guitar --library data/loops-valid \
         --size 480 checkpoints/guitar runs/guitar-200
@@ -41,12 +42,14 @@ def main() -> None:
     dataset = TripletDataset(library, "valid", (args.instrument,), args.size, SEED)
     items = all_items(dataset)
     print(f"{args.instrument}: {args.size} validation triplets of {args.library}")
-    print(f"{'run':<32} {'SI-SDRi dB':>10} {'SI-SDR dB':>10} {'absent leftover dB':>19}")
+    print(
+        f"{'run':<32} {'SI-SDRi dB':>10} {'SI-SDR dB':>10} {'SDR dB':>8} {'absent leftover dB':>19}"
+    )
     for run in args.runs:
         scores = validate(load_weights(InstrumentModel, run), items, spec)
         print(
             f"{str(run):<32} {scores['val_si_sdri_db']:>10.2f} {scores['val_si_sdr_db']:>10.2f}"
-            f" {scores['val_absent_residual_db']:>19.2f}"
+            f" {scores['val_sdr_db']:>8.2f} {scores['val_absent_residual_db']:>19.2f}"
         )
 
 

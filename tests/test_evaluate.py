@@ -7,6 +7,7 @@ from bachata_sep.data.song import render_song
 from bachata_sep.data.timbres import split_of_seed
 from bachata_sep.evaluate import (
     FIRST_TEST_SEED,
+    evaluate,
     held_out_songs,
     score_clips,
     score_song_bars,
@@ -89,3 +90,15 @@ def test_results_figure_pairs_truth_and_prediction():
     titles = [axes.get_title() for axes in figure.axes]
     assert len(figure.axes) == 2 * 4
     assert titles[:4] == ["bass truth", "bass predicted", "guitar truth", "guitar predicted"]
+
+
+def test_report_has_every_setting_and_full_song_sdr():
+    report = evaluate(IdentitySeparator(), ("bass", "guira"), songs=1, duration=10.0)
+    for setting in ("aligned_clips", "full_song_bars", "full_song"):
+        assert set(report[setting]) == {"bass", "guira"}
+    for name in ("bass", "guira"):
+        level = report["full_song"][name]["sdr"]
+        # The identity returns the mixture itself; the oracle's stems have the right level.
+        assert level["model"] == pytest.approx(level["mixture"], abs=1e-6)
+        assert level["oracle"] > level["baseline"] > level["mixture"]
+        assert level["oracle"] > 5

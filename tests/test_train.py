@@ -88,7 +88,7 @@ def test_unknown_instrument_is_a_clear_error(small_loop_library, tmp_path):
         )
 
 
-def test_waveform_loss_ranks_masks_like_si_sdr():
+def test_waveform_loss_ranks_masks_by_sdr_level_included():
     spec = ClipSpec()
     generator = torch.Generator().manual_seed(0)
     time = torch.arange(spec.length) / spec.sample_rate
@@ -106,10 +106,14 @@ def test_waveform_loss_ranks_masks_like_si_sdr():
         rows = slice(item, item + 1)
         return float(waveform_loss(mask[rows], mixture[rows], target[rows], present[rows], spec))
 
-    # Present target: -SI-SDR/10, so the ideal mask scores far below the mixture itself.
+    # Present target: -SDR/10, so the ideal mask scores far below the mixture itself...
     assert loss(ideal, 0) < loss(ones, 0) - 1.0
-    mixture_si_sdr = si_sdr(target[0].numpy(), mixture[0].numpy())
-    assert loss(ones, 0) == pytest.approx(-mixture_si_sdr / 10, abs=0.01)
+    residual = (mixture[0] - target[0]).double()
+    mixture_sdr = 10 * torch.log10(target[0].double().square().sum() / residual.square().sum())
+    assert loss(ones, 0) == pytest.approx(-float(mixture_sdr) / 10, abs=0.01)
+    # ...and the same mask at a hundredth of the level is no good, though its SI-SDR is the
+    # same: a level-blind loss let the masks of trained models sink 50 dB.
+    assert loss(ideal / 100, 0) > loss(ones, 0)
     # Absent target: the leftover's level, floored at -30 dB.
     assert loss(ones, 1) == pytest.approx(0.0, abs=0.01)
     assert loss(torch.zeros_like(ideal), 1) == pytest.approx(-3.0, abs=0.01)
@@ -123,6 +127,57 @@ def test_l1_loss_trains(small_loop_library, tmp_path):
     rows = _log(tmp_path)
     assert rows[-1]["loss"] < rows[0]["loss"]
     assert "--loss l1" in config.command()
+
+
+def test_init_starts_from_trained_weights(small_loop_library, tmp_path):
+    first = TrainConfig(
+        instrument="bass", library=small_loop_library, out=tmp_path / "first", steps=2, **TINY
+    )
+    train(first)
+    # Another instrument may start from it; with no learning its weights stay as they were.
+    tuned = TrainConfig(
+        instrument="guitar",
+        library=small_loop_library,
+        out=tmp_path / "tuned",
+        steps=2,
+        learning_rate=0.0,
+        init=first.out,
+        **TINY,
+    )
+    train(tuned)
+    assert "--init" in tuned.command()
+    before = load_file(first.out / "model.safetensors")
+    after = load_file(tuned.out / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[key], after[key]) for key in before)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"base_channels": 4}, "another architecture"),
+        ({"frequency_pool": 4}, "another architecture"),
+        ({"resume": True}, "--init starts a new run"),
+    ],
+)
+def test_init_refuses_what_it_cannot_continue(small_loop_library, tmp_path, changes, message):
+    from bachata_sep.errors import BadInputError
+
+    first = TrainConfig(
+        instrument="bass", library=small_loop_library, out=tmp_path / "first", steps=1, **TINY
+    )
+    train(first)
+    config = TrainConfig(
+        instrument="bass",
+        library=small_loop_library,
+        out=tmp_path / "tuned",
+        steps=1,
+        init=first.out,
+        **(TINY | changes),
+    )
+    with pytest.raises(BadInputError, match=message):
+        train(config)
+    assert not config.out.exists()  # refused before anything is written
 
 
 def test_unknown_loss_is_a_clear_error(small_loop_library, tmp_path):
