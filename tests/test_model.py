@@ -80,9 +80,32 @@ def test_model_separator_from_folder(tmp_path):
     masks = separator.masks(batch, {"bass": None, "maracas": user_query})
     assert set(masks) == {"bass", "maracas"}
     assert all(mask.shape == (4, SPEC.n_bins, SPEC.n_frames) for mask in masks.values())
-    default_again = separator.masks(batch, {"bass": None})["bass"]
-    assert torch.allclose(default_again, masks["bass"])
+    assert (masks["bass"] + masks["maracas"]).max() <= 1 + 1e-6  # no bin given out twice
+    # A stem does not depend on which others were asked for.
+    both = separator.masks(batch, {"bass": None, "maracas": None})
+    torch.testing.assert_close(separator.masks(batch, {"bass": None})["bass"], both["bass"])
     assert not separator.supports("guira")
+
+
+def test_masks_that_claim_more_than_the_mixture_are_shared_out(tmp_path):
+    for index, name in enumerate(("bass", "maracas")):
+        _save(tmp_path, _model(name, seed=index))
+    separator = ModelSeparator.from_folder(tmp_path)
+    heatmaps = torch.rand(3, SPEC.n_bins, SPEC.n_frames, generator=torch.Generator().manual_seed(0))
+    batch = ClipBatch(heatmaps, heatmaps, [Segment(0, 1)] * 3, 44100)
+    with torch.inference_mode():
+        alone = {
+            name: model(heatmaps, separator.references[name])
+            for name, model in separator.models.items()
+        }
+    total = alone["bass"] + alone["maracas"]
+    assert (total > 1).any() and (total < 1).any()  # both cases occur with random weights
+    masks = separator.masks(batch, {"bass": None, "maracas": None})
+    shared = total > 1
+    torch.testing.assert_close(
+        masks["bass"][shared], (alone["bass"] / total)[shared], atol=1e-4, rtol=0
+    )
+    torch.testing.assert_close(masks["bass"][~shared], alone["bass"][~shared], atol=1e-4, rtol=0)
 
 
 def test_model_separator_refuses_an_empty_folder(tmp_path):
