@@ -12,8 +12,8 @@ absent targets left 30 dB quieter. The waveform loss was SI-SDR at first, the me
 itself; being blind to level, while absent targets reward silence, it let the masks sink
 to 0.3 % (stems 44-54 dB too quiet), so it is SDR now, which also asks for the level.
 ``--init FOLDER`` starts from trained weights with a fresh optimizer and schedule (fine
-tuning). Validation
-reports SI-SDR improvement of the waveform estimate (mask on the complex STFT, then iSTFT).
+tuning). Validation reports the SI-SDR improvement and the SDR of the waveform estimate
+(mask on the complex STFT, then iSTFT).
 """
 
 from __future__ import annotations
@@ -330,16 +330,14 @@ def _load_initial_weights(model: InstrumentModel, folder: Path) -> None:
     if not (folder / "model.safetensors").is_file():
         raise BadInputError(f"cannot start from {folder}: it has no model.safetensors")
     trained = load_weights(InstrumentModel, folder)
+    refusal = f"cannot start from {folder}: it is another architecture (see its config.json)"
     layout = ("spec", "frequency_pool", "full_resolution_bins")
+    if any(getattr(trained, name) != getattr(model, name) for name in layout):
+        raise BadInputError(refusal)
     try:
-        if any(getattr(trained, name) != getattr(model, name) for name in layout):
-            raise RuntimeError
         model.load_state_dict(trained.state_dict())
     except RuntimeError as error:
-        raise BadInputError(
-            f"cannot start from {folder}: it is another architecture than the one asked for "
-            "(see its config.json)"
-        ) from error
+        raise BadInputError(refusal) from error
 
 
 def save_reference(out: Path, library, instrument: str, spec: ClipSpec) -> None:

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -129,11 +130,15 @@ def test_l1_loss_trains(small_loop_library, tmp_path):
     assert "--loss l1" in config.command()
 
 
-def test_init_starts_from_trained_weights(small_loop_library, tmp_path):
-    first = TrainConfig(
-        instrument="bass", library=small_loop_library, out=tmp_path / "first", steps=2, **TINY
-    )
-    train(first)
+@pytest.fixture(scope="module")
+def tiny_trained(small_loop_library, tmp_path_factory):
+    """A folder with a tiny bass model trained for two steps, to start other runs from."""
+    out = tmp_path_factory.mktemp("tiny-bass")
+    train(TrainConfig(instrument="bass", library=small_loop_library, out=out, steps=2, **TINY))
+    return out
+
+
+def test_init_starts_from_trained_weights(small_loop_library, tiny_trained, tmp_path):
     # Another instrument may start from it; with no learning its weights stay as they were.
     tuned = TrainConfig(
         instrument="guitar",
@@ -141,12 +146,12 @@ def test_init_starts_from_trained_weights(small_loop_library, tmp_path):
         out=tmp_path / "tuned",
         steps=2,
         learning_rate=0.0,
-        init=first.out,
+        init=tiny_trained,
         **TINY,
     )
     train(tuned)
     assert "--init" in tuned.command()
-    before = load_file(first.out / "model.safetensors")
+    before = load_file(tiny_trained / "model.safetensors")
     after = load_file(tuned.out / "model.safetensors")
     assert before.keys() == after.keys()
     assert all(torch.equal(before[key], after[key]) for key in before)
@@ -158,22 +163,20 @@ def test_init_starts_from_trained_weights(small_loop_library, tmp_path):
         ({"base_channels": 4}, "another architecture"),
         ({"frequency_pool": 4}, "another architecture"),
         ({"resume": True}, "--init starts a new run"),
+        ({"init": Path("no-such-run")}, "no-such-run: it has no model.safetensors"),
     ],
 )
-def test_init_refuses_what_it_cannot_continue(small_loop_library, tmp_path, changes, message):
+def test_init_refuses_what_it_cannot_continue(
+    small_loop_library, tiny_trained, tmp_path, changes, message
+):
     from bachata_sep.errors import BadInputError
 
-    first = TrainConfig(
-        instrument="bass", library=small_loop_library, out=tmp_path / "first", steps=1, **TINY
-    )
-    train(first)
     config = TrainConfig(
         instrument="bass",
         library=small_loop_library,
         out=tmp_path / "tuned",
         steps=1,
-        init=first.out,
-        **(TINY | changes),
+        **({"init": tiny_trained} | TINY | changes),
     )
     with pytest.raises(BadInputError, match=message):
         train(config)
