@@ -330,7 +330,13 @@ def _load_initial_weights(model: InstrumentModel, folder: Path) -> None:
     if not (folder / "model.safetensors").is_file():
         raise BadInputError(f"cannot start from {folder}: it has no model.safetensors")
     trained = load_weights(InstrumentModel, folder)
-    refusal = f"cannot start from {folder}: it is another architecture (see its config.json)"
+    saved = json.loads((folder / "config.json").read_text())
+    settings = {
+        key: saved[key]
+        for key in ("frequency_pool", "full_resolution_bins", "unet")
+        if key in saved
+    }
+    refusal = f"cannot start from {folder}: it is another architecture, train with its {settings}"
     layout = ("spec", "frequency_pool", "full_resolution_bins")
     if any(getattr(trained, name) != getattr(model, name) for name in layout):
         raise BadInputError(refusal)
