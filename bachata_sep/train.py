@@ -330,20 +330,19 @@ def _load_initial_weights(model: InstrumentModel, folder: Path) -> None:
     if not (folder / "model.safetensors").is_file():
         raise BadInputError(f"cannot start from {folder}: it has no model.safetensors")
     trained = load_weights(InstrumentModel, folder)
-    saved = json.loads((folder / "config.json").read_text())
-    settings = {
-        key: saved[key]
-        for key in ("frequency_pool", "full_resolution_bins", "unet")
-        if key in saved
-    }
-    refusal = f"cannot start from {folder}: it is another architecture, train with its {settings}"
     layout = ("spec", "frequency_pool", "full_resolution_bins")
-    if any(getattr(trained, name) != getattr(model, name) for name in layout):
-        raise BadInputError(refusal)
-    try:
-        model.load_state_dict(trained.state_dict())
-    except RuntimeError as error:
-        raise BadInputError(refusal) from error
+    if all(getattr(trained, name) == getattr(model, name) for name in layout):
+        try:
+            model.load_state_dict(trained.state_dict())
+            return
+        except RuntimeError:  # other U-Net settings: other weight shapes or names
+            pass
+    saved = json.loads((folder / "config.json").read_text())
+    names = ("frequency_pool", "full_resolution_bins", "unet")  # older configs lack some
+    settings = {key: saved[key] for key in names if key in saved}
+    raise BadInputError(
+        f"cannot start from {folder}: it is another architecture, train with its {settings}"
+    )
 
 
 def save_reference(out: Path, library, instrument: str, spec: ClipSpec) -> None:
