@@ -47,3 +47,11 @@ def test_render_loops_with_a_wider_timbre_spread(tmp_path, capsys):
     assert main([*args, "-o", str(refused), "--timbre-spread", "0.9"]) == 2
     assert not refused.exists()
     assert "timbre spread must be between 0 and 0.5" in capsys.readouterr().err
+
+
+def test_render_loops_with_extra_programs_records_them(tmp_path):
+    lib = tmp_path / "lib"
+    args = ["render-loops", "-o", str(lib), "--duration", "8", "--loops-per-section", "1"]
+    extra = ["--songs", "1", "--seed", "0", "--timbres", "fluidr3", "--extra-programs"]
+    assert main([*args, *extra]) == 0
+    assert "fluidr3/guitar/8:25" in (lib / "loops.csv").read_text()  # the 12-string guitar

@@ -7,12 +7,16 @@ import pytest
 
 from bachata_sep.data.patterns import Note
 from bachata_sep.data.song import STEMS, render_song
-from bachata_sep.data.soundfont import note_events
+from bachata_sep.data.soundfont import note_events, render_part
 from bachata_sep.data.timbres import (
     SOUNDFONTS,
     TEST_TIMBRES,
     TRAIN_TIMBRES,
     VALID_TIMBRES,
+    VALID_VARIATIONS,
+    VARIATION_TIMBRES,
+    Timbre,
+    bank_and_program,
     choose_timbres,
     split_of_seed,
 )
@@ -62,3 +66,36 @@ def test_chosen_timbres_stay_in_their_split(split):
 def test_seed_ranges():
     assert split_of_seed(0) == "train" and split_of_seed(1_000_000) == "valid"
     assert split_of_seed(2_500_000) == "test" and split_of_seed(9_000_001) is None
+
+
+def test_variation_programs_are_drawn_only_when_asked_and_two_are_held_out():
+    variations = {timbre.name for timbre in VARIATION_TIMBRES}
+    assert VALID_VARIATIONS <= VALID_TIMBRES and not VALID_VARIATIONS & TRAIN_TIMBRES
+    assert variations - VALID_VARIATIONS <= TRAIN_TIMBRES
+    plain, extra = set(), set()
+    for seed in range(300):
+        plain |= {
+            t.name for t in choose_timbres(np.random.default_rng(seed), "mixed", "train").values()
+        }
+        chosen = choose_timbres(np.random.default_rng(seed), "mixed", "train", extra_programs=True)
+        extra |= {t.name for t in chosen.values()}
+    assert not plain & variations, "libraries rendered without the option must not change"
+    assert extra & variations == variations - VALID_VARIATIONS
+    test_draws = {
+        t.name
+        for seed in range(100)
+        for t in choose_timbres(np.random.default_rng(seed), "mixed", "test", True).values()
+    }
+    assert not test_draws & variations
+
+
+def test_a_variation_program_is_its_own_sound():
+    assert bank_and_program("25") == (0, 25) and bank_and_program("8:25") == (8, 25)
+    notes = [Note(0.1 * i, 0.4, 52 + i, 0.8) for i in range(8)]
+    gm = render_part(notes, Timbre("guitar", "fluidr3", "25"), 22050, 44100)
+    twelve_string = render_part(notes, Timbre("guitar", "fluidr3", "8:25"), 22050, 44100)
+    assert np.sqrt(np.mean(twelve_string**2)) > 1e-3
+    spectra = [np.abs(np.fft.rfft(x))[:8000] for x in (gm, twelve_string)]
+    assert np.corrcoef(*spectra)[0, 1] < 0.9
+    with pytest.raises(BadInputError, match="has no program 8:99"):
+        render_part(notes, Timbre("guitar", "fluidr3", "8:99"), 22050, 44100)

@@ -67,6 +67,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="how far each song moves every procedural preset parameter, e.g. 0.3 for "
         f"+-30%% (wider timbre variety for training) (default: {TIMBRE_SPREAD})",
     )
+    loops.add_argument(
+        "--extra-programs",
+        action="store_true",
+        help="also draw the SoundFonts' variation programs (more sampled guitars: "
+        "palm-muted, 12-string, ukulele, mandolin...; two held out for validation)",
+    )
     loops.set_defaults(run=run_render_loops)
 
 
@@ -93,6 +99,7 @@ def run_render_loops(args: argparse.Namespace) -> int:
         args.loops_per_section,
         args.duration,
         args.timbre_spread,
+        args.extra_programs,
     )
     print(
         f"{args.out}: {args.songs} song(s) cut into loops in {time.perf_counter() - started:.1f} s"

@@ -71,12 +71,14 @@ def render_library(
     loops_per_section: int = 2,
     duration: float | None = 60.0,
     timbre_spread: float = TIMBRE_SPREAD,
+    extra_programs: bool = False,
 ) -> Path:
     """Cut rendered songs into loops of every stem: ``loops_per_section`` per section.
 
     ``timbres`` is a split (train/valid/test: every timbre source of that split, seeds
     offset into its seed range, so splits never share songs) or one timbre source;
-    ``timbre_spread`` widens the procedural presets' jitter (see ``render_song``).
+    ``timbre_spread`` widens the procedural presets' jitter and ``extra_programs`` adds the
+    SoundFonts' variation programs to the draw (see ``render_song``).
     """
     if beats not in LOOP_BEATS:
         raise BadInputError(f"loops have 4 or 8 beats, not {beats}")
@@ -89,7 +91,9 @@ def render_library(
         source, first_seed = timbres, seed
     rows = read_rows(root)
     for song_seed in range(first_seed, first_seed + songs):
-        song = render_song(song_seed, source, duration, timbre_spread=timbre_spread)
+        song = render_song(
+            song_seed, source, duration, timbre_spread=timbre_spread, extra_programs=extra_programs
+        )
         rng = np.random.default_rng([song_seed, 1])
         rows.update(cut_loops(song, root, beats, loops_per_section, rng))
     write_rows(root, rows)

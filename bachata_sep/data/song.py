@@ -142,13 +142,15 @@ def render_song(
     duration: float | None = None,
     tempo: float | None = None,
     timbre_spread: float = procedural.TIMBRE_SPREAD,
+    extra_programs: bool = False,
 ) -> Song:
     """Render the song of ``seed``: same seed and source → the same audio, bit for bit.
 
     ``source`` is "procedural", "mixed" (every part from any timbre of the seed's split),
     a SoundFont name or a path. Timbres follow the seed's split (see ``timbres.SEED_RANGES``).
     ``timbre_spread`` is how far each procedural preset's parameters are jittered (the
-    draws are the same whatever it is, so only the procedural timbres change).
+    draws are the same whatever it is, so only the procedural timbres change);
+    ``extra_programs`` also draws the SoundFonts' variation programs (see ``timbres``).
     """
     if duration is not None and duration < MIN_DURATION:
         raise BadInputError(f"a song must last at least {MIN_DURATION:g} s, not {duration:g} s")
@@ -157,7 +159,7 @@ def render_song(
             f"timbre spread must be between 0 and {MAX_TIMBRE_SPREAD:g}, not {timbre_spread:g}"
         )
     rng = np.random.default_rng(seed)
-    timbres = choose_timbres(rng, source, split_of_seed(seed))
+    timbres = choose_timbres(rng, source, split_of_seed(seed), extra_programs)
     # Leave room for the lead-in (up to 1 s), a pickup of up to 3 beats and the last ring.
     bars_seconds = None if duration is None else duration - 1.0 - 3 * 60 / 110 - TAIL_SECONDS
     arrangement = arrange(rng, bars_seconds, tempo)
@@ -192,6 +194,7 @@ def render_song(
         sample_rate=SAMPLE_RATE,
         timbres={part: timbres[part].name for part in PARTS},
         timbre_spread=timbre_spread,
+        extra_programs=extra_programs,
         stems={**{name: [name] for name in INSTRUMENTS}, OTHER: list(INTERFERER_PARTS)},
     )
     return Song(SAMPLE_RATE, mixture, stems, annotations)

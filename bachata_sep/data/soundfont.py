@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from .patterns import Note
-from .timbres import DRUM_KIT, Timbre
+from .timbres import DRUM_KIT, Timbre, bank_and_program
 
 DRUM_CHANNEL, MELODIC_CHANNEL = 9, 0
 DRUM_BANK = 128
@@ -63,8 +63,8 @@ def render_part(notes: list[Note], timbre: Timbre, sample_rate: int, length: int
         synth.program_select(channel, font, DRUM_BANK, 0)
     else:
         channel = MELODIC_CHANNEL
-        if synth.program_select(channel, font, 0, int(timbre.preset)) != 0:
-            raise BadInputError(f"{timbre.soundfont} has no GM program {timbre.preset}")
+        if synth.program_select(channel, font, *bank_and_program(timbre.preset)) != 0:
+            raise BadInputError(f"{timbre.soundfont} has no program {timbre.preset}")
     blocks = []
     position = 0
     for sample, on, key, velocity in note_events(notes, sample_rate):

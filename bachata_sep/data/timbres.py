@@ -33,6 +33,15 @@ GM_PROGRAMS = {
     "voice": (52, 53, 54),
     "keys": (0, 4, 5, 48, 88, 89),
 }
+# The training SoundFonts' other guitars, as "bank:program" (FluidR3: palm-muted, ukulele,
+# 12-string, Hawaiian, funk, mandolin; TimGM6mb: mutes): drawn only with
+# ``extra_programs``, so libraries rendered without it stay as they were. Two are held out
+# so that validation can tell whether more sampled guitars help on unseen sampled ones.
+VARIATION_PROGRAMS = {
+    "fluidr3": {"guitar": ("0:28", "8:24", "8:25", "8:26", "8:28", "16:25")},
+    "timgm6mb": {"guitar": ("0:28",)},
+}
+VALID_VARIATIONS = frozenset({"fluidr3/guitar/8:26", "timgm6mb/guitar/0:28"})
 # Held-out procedural presets, one per part for validation and one for test.
 VALID_PRESETS = {
     "guitar": "dark-archtop",
@@ -83,9 +92,18 @@ class Timbre:
         return SOUNDFONTS.get(self.source, Path(self.source))
 
 
-def soundfont_timbres(source: str, part: str) -> list[Timbre]:
+def soundfont_timbres(source: str, part: str, extra_programs: bool = False) -> list[Timbre]:
+    """The source's timbres of ``part``; with ``extra_programs`` its variation programs too."""
     presets = [DRUM_KIT] if part in DRUM_PARTS else [str(p) for p in GM_PROGRAMS[part]]
+    if extra_programs:
+        presets += VARIATION_PROGRAMS.get(source, {}).get(part, ())
     return [Timbre(part, source, preset) for preset in presets]
+
+
+def bank_and_program(preset: str) -> tuple[int, int]:
+    """A SoundFont preset as (bank, program): "25" is GM bank 0, "8:25" a variation bank."""
+    bank, _, program = preset.rpartition(":")
+    return int(bank or 0), int(program)
 
 
 def _split_of_procedural(timbre: Timbre) -> str:
@@ -98,6 +116,8 @@ def split_of(timbre: Timbre) -> str:
     """Which split may use ``timbre``: MuseScore and held-out presets are never "train"."""
     if timbre.source == "procedural":
         return _split_of_procedural(timbre)
+    if timbre.name in VALID_VARIATIONS:
+        return "valid"
     return "train" if timbre.source in TRAIN_SOUNDFONTS else "test"
 
 
@@ -108,9 +128,16 @@ SOUNDFONT_TIMBRES = tuple(
     timbre for source in SOUNDFONTS for part in PARTS for timbre in soundfont_timbres(source, part)
 )
 TIMBRES = PROCEDURAL_TIMBRES + SOUNDFONT_TIMBRES
-TRAIN_TIMBRES = frozenset(t.name for t in TIMBRES if split_of(t) == "train")
-VALID_TIMBRES = frozenset(t.name for t in TIMBRES if split_of(t) == "valid")
-TEST_TIMBRES = frozenset(t.name for t in TIMBRES if split_of(t) == "test")
+VARIATION_TIMBRES = tuple(
+    Timbre(part, source, preset)
+    for source, programs in VARIATION_PROGRAMS.items()
+    for part, presets in programs.items()
+    for preset in presets
+)
+ALL_TIMBRES = TIMBRES + VARIATION_TIMBRES
+TRAIN_TIMBRES = frozenset(t.name for t in ALL_TIMBRES if split_of(t) == "train")
+VALID_TIMBRES = frozenset(t.name for t in ALL_TIMBRES if split_of(t) == "valid")
+TEST_TIMBRES = frozenset(t.name for t in ALL_TIMBRES if split_of(t) == "test")
 
 
 def split_of_seed(seed: int) -> str | None:
@@ -137,23 +164,28 @@ def resolve_source(source: str) -> str:
 
 
 def choose_timbres(
-    rng: np.random.Generator, source: str = "procedural", split: str | None = None
+    rng: np.random.Generator,
+    source: str = "procedural",
+    split: str | None = None,
+    extra_programs: bool = False,
 ) -> dict[str, Timbre]:
     """One timbre per part. ``source`` "mixed" draws each part from all the split's sources;
-    ``split`` None allows every timbre of the source (a user's explicit choice)."""
+    ``split`` None allows every timbre of the source (a user's explicit choice);
+    ``extra_programs`` adds the SoundFonts' variation programs to the draw."""
     source = resolve_source(source)
+    pool = ALL_TIMBRES if extra_programs else TIMBRES
     chosen = {}
     for part in PARTS:
         if source == "mixed":
             candidates = [
                 t
-                for t in TIMBRES
+                for t in pool
                 if t.part == part and (t.source == "procedural" or t.soundfont.is_file())
             ]
         elif source == "procedural":
             candidates = [t for t in PROCEDURAL_TIMBRES if t.part == part]
         else:
-            candidates = soundfont_timbres(source, part)
+            candidates = soundfont_timbres(source, part, extra_programs)
         if split is not None and source in ("mixed", "procedural"):
             candidates = [t for t in candidates if split_of(t) == split]
         chosen[part] = candidates[rng.integers(len(candidates))]
