@@ -331,18 +331,22 @@ def _load_initial_weights(model: InstrumentModel, folder: Path) -> None:
         raise BadInputError(f"cannot start from {folder}: it has no model.safetensors")
     trained = load_weights(InstrumentModel, folder)
     layout = ("spec", "frequency_pool", "full_resolution_bins")
-    if all(getattr(trained, name) == getattr(model, name) for name in layout):
-        try:
-            model.load_state_dict(trained.state_dict())
-            return
-        except RuntimeError:  # other U-Net settings: other weight shapes or names
-            pass
+    weights = trained.state_dict()
+    same_layout = all(getattr(trained, name) == getattr(model, name) for name in layout)
+    if same_layout and _shapes(weights) == _shapes(model.state_dict()):
+        model.load_state_dict(weights)
+        return
     saved = json.loads((folder / "config.json").read_text())
     names = ("frequency_pool", "full_resolution_bins", "unet")  # older configs lack some
     settings = {key: saved[key] for key in names if key in saved}
     raise BadInputError(
         f"cannot start from {folder}: it is another architecture, train with its {settings}"
     )
+
+
+def _shapes(weights: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    """Each weight's name and shape: other U-Net settings give other names or shapes."""
+    return {name: tuple(tensor.shape) for name, tensor in weights.items()}
 
 
 def save_reference(out: Path, library, instrument: str, spec: ClipSpec) -> None:
