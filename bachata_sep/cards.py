@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .pretrained import instrument_names, reference_clip
+
 METRICS_FILE = "metrics.json"
 # The settings of ``bachata-sep evaluate`` (see ``evaluate``), in the order reports show them.
 SETTINGS = {
@@ -27,20 +29,35 @@ def update_metrics(folder: Path, **sections: dict) -> dict:
 
 
 def render_card(metrics: dict) -> str:
+    """The model card; a shared model (several instruments) lists the evaluation per
+    instrument."""
     training = metrics.get("training", {})
     instrument = training.get("instrument", "?")
+    instruments = instrument_names(instrument)
+    shared = len(instruments) > 1
+    references = (
+        ", ".join(f"`{reference_clip(name, shared)}`" for name in instruments)
+        + " are the default queries, one per instrument (four training bars each"
+        if shared
+        else "`reference.flac` is the default query (four training bars"
+    )
     lines = [
         "---",
         "library_name: bachata-sep",
         "tags: [audio, source-separation, query-by-example, bachata]",
         "license: mit",
         "---",
-        f"# bachata-sep: {instrument}",
+        f"# bachata-sep: {' + '.join(instruments) if shared else instrument}",
         "",
-        f"Query-conditioned U-Net that masks the **{instrument}** in 4-beat clips of bachata "
-        "songs (heatmaps at 130 BPM, 22.05 kHz). Load it with "
-        "`bachata_sep.model.ModelSeparator.from_folder(<checkpoints>)`; `reference.flac` is the "
-        "default query (four training bars at the universal tempo).",
+        (
+            "One query-conditioned U-Net for several instruments: the query clip alone says "
+            "which one to mask"
+            if shared
+            else f"Query-conditioned U-Net that masks the **{instrument}**"
+        )
+        + " in 4-beat clips of bachata songs (heatmaps at 130 BPM, 22.05 kHz). Load it with "
+        "`bachata_sep.model.ModelSeparator.from_folder(<checkpoints>)`; "
+        f"{references} at the universal tempo).",
         "",
         "## Training",
         "",
@@ -57,32 +74,47 @@ def render_card(metrics: dict) -> str:
         lines += [
             "",
             "## Evaluation (held-out songs and timbres, incl. the MuseScore General SoundFont)",
-            "",
-            f"Command: `{evaluation.get('command', '?')}`. SI-SDR in dB; SI-SDRi over the mixture.",
-            "",
-            "| setting | mixture SI-SDR | baseline SI-SDRi | model SI-SDRi | oracle SI-SDRi |",
-            "|---|---|---|---|---|",
         ]
-        for setting, label in SETTINGS.items():
-            summary = evaluation.get(setting)
-            if summary:
-                gain = summary["si_sdri"]
-                lines.append(
-                    f"| {label} | {summary['si_sdr']['mixture']:.2f} | "
-                    f"{gain['baseline']:.2f} | {gain['model']:.2f} | {gain['oracle']:.2f} |"
-                )
-        full_song = evaluation.get("full_song") or {}
-        if "sdr" in full_song:
-            level = full_song["sdr"]
-            lines += [
-                "",
-                f"Full-song SDR (the level included): mixture {level['mixture']:.2f}, baseline "
-                f"{level['baseline']:.2f}, model {level['model']:.2f}, oracle "
-                f"{level['oracle']:.2f} dB.",
-            ]
-        if "min_si_sdri_db" in evaluation:
-            lines += [
-                "",
-                f"Test floor (aligned clips): `min_si_sdri_db: {evaluation['min_si_sdri_db']}`",
-            ]
+        sections = (
+            {name: evaluation.get(name) or {} for name in instruments}
+            if shared
+            else {instrument: evaluation}
+        )
+        for name, section in sections.items():
+            if shared:
+                lines += ["", f"### {name}"]
+            lines += _evaluation_lines(section)
     return "\n".join(lines) + "\n"
+
+
+def _evaluation_lines(evaluation: dict) -> list[str]:
+    lines = [
+        "",
+        f"Command: `{evaluation.get('command', '?')}`. SI-SDR in dB; SI-SDRi over the mixture.",
+        "",
+        "| setting | mixture SI-SDR | baseline SI-SDRi | model SI-SDRi | oracle SI-SDRi |",
+        "|---|---|---|---|---|",
+    ]
+    for setting, label in SETTINGS.items():
+        summary = evaluation.get(setting)
+        if summary:
+            gain = summary["si_sdri"]
+            lines.append(
+                f"| {label} | {summary['si_sdr']['mixture']:.2f} | "
+                f"{gain['baseline']:.2f} | {gain['model']:.2f} | {gain['oracle']:.2f} |"
+            )
+    full_song = evaluation.get("full_song") or {}
+    if "sdr" in full_song:
+        level = full_song["sdr"]
+        lines += [
+            "",
+            f"Full-song SDR (the level included): mixture {level['mixture']:.2f}, baseline "
+            f"{level['baseline']:.2f}, model {level['model']:.2f}, oracle "
+            f"{level['oracle']:.2f} dB.",
+        ]
+    if "min_si_sdri_db" in evaluation:
+        lines += [
+            "",
+            f"Test floor (aligned clips): `min_si_sdri_db: {evaluation['min_si_sdri_db']}`",
+        ]
+    return lines

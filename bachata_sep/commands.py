@@ -64,11 +64,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     train = subparsers.add_parser(
         "train",
-        help="train one instrument model on a loop library",
+        help="train an instrument model on a loop library",
         description="Train a query-conditioned U-Net for one instrument (any name, e.g. "
-        "maracas) from LIB/<instrument>/<section>/*.wav; runs unchanged under torchrun.",
+        "maracas) from LIB/<instrument>/<section>/*.wav, or one shared model for several "
+        "that the query tells apart; runs unchanged under torchrun.",
     )
-    train.add_argument("--instrument", required=True)
+    train.add_argument(
+        "--instrument",
+        required=True,
+        help="a name, or several separated by commas (e.g. bongo,guira,bass,guitar) for one "
+        "shared model that separates whichever instrument its query clip shows",
+    )
     train.add_argument("--library", type=Path, required=True, metavar="LIB")
     train.add_argument(
         "--validation-library",
@@ -262,21 +268,24 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _write_cards(args: argparse.Namespace, separator, report: dict) -> None:
+    """Each model folder's card gets its instrument's figures; a shared model's card gets
+    them per instrument."""
     from .cards import update_metrics
     from .evaluate import quick_check
 
     command = f"bachata-sep evaluate --songs {args.songs} --duration {args.duration:g}"
     floors = quick_check(separator, separator.instruments)
+    by_folder: dict[Path, dict[str, dict]] = {}
     for name in separator.instruments:
-        update_metrics(
-            args.checkpoints / name,
-            evaluation={
-                "command": command,
-                "songs": report["songs"],
-                **{setting: report[setting].get(name) for setting in SETTINGS},
-                "min_si_sdri_db": round(floors[name] - TEST_FLOOR_MARGIN_DB, 2),
-            },
-        )
+        by_folder.setdefault(separator.folders[name], {})[name] = {
+            "command": command,
+            "songs": report["songs"],
+            **{setting: report[setting].get(name) for setting in SETTINGS},
+            "min_si_sdri_db": round(floors[name] - TEST_FLOOR_MARGIN_DB, 2),
+        }
+    for folder, sections in by_folder.items():
+        shared = len(separator.models[next(iter(sections))].instruments) > 1
+        update_metrics(folder, evaluation=sections if shared else next(iter(sections.values())))
 
 
 def run_push(args: argparse.Namespace) -> int:

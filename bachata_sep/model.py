@@ -23,7 +23,12 @@ from torch import Tensor, nn
 
 from .audio import read_audio, to_mono
 from .errors import BadInputError
-from .pretrained import REFERENCE_CLIP, load_weights
+from .pretrained import (
+    instrument_names,
+    load_weights,
+    model_folders,
+    reference_clip,
+)
 from .queries import universal_clip_heatmaps
 from .separators import ClipBatch
 from .spec import ClipSpec
@@ -34,7 +39,8 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
     """Mask estimator for one instrument: heatmap ``(B, 1, F, T)`` + query → mask ``(B, F, T)``.
 
     Args:
-        instrument: the name it separates (any name: users train their own).
+        instrument: the name it separates (any name: users train their own), or several
+            separated by commas: a shared model that the query tells which one to mask.
         spec: the clip format it was trained on, as ``ClipSpec.to_dict()``.
         frequency_pool: average-pool factor along frequency before the U-Net.
         full_resolution_bins: the lowest bins, left unpooled (0: pool every bin).
@@ -55,6 +61,10 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
         self.frequency_pool = frequency_pool
         self.full_resolution_bins = full_resolution_bins
         self.unet = ConditionedUNet(**(unet or {}))
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        return instrument_names(self.instrument)
 
     def pool(self, heatmaps: Tensor) -> Tensor:
         """The U-Net's input grid: low bins as they are, the rest average-pooled."""
@@ -106,10 +116,14 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
 
 
 class ModelSeparator:
-    """The pipeline's separator backed by one :class:`InstrumentModel` per instrument."""
+    """The pipeline's separator backed by an :class:`InstrumentModel` per instrument (a
+    shared model serves each of its instruments, with that instrument's query)."""
 
     def __init__(
-        self, models: Mapping[str, InstrumentModel], references: Mapping[str, Tensor]
+        self,
+        models: Mapping[str, InstrumentModel],
+        references: Mapping[str, Tensor],
+        folders: Mapping[str, Path] | None = None,
     ) -> None:
         specs = {model.spec for model in models.values()}
         if len(specs) != 1:
@@ -121,25 +135,34 @@ class ModelSeparator:
             name: model.to(memory_format=torch.channels_last) for name, model in models.items()
         }
         self.references = dict(references)
+        self.folders = dict(folders or {})
+        """Where each instrument's model was loaded from (its card is written there)."""
         self._embeddings: dict[str, tuple[Tensor, Tensor]] = {}
 
     @classmethod
     def from_folder(cls, folder: str | Path, device: str = "cpu") -> ModelSeparator:
-        """Load every ``folder/<instrument>/`` that has weights and a reference clip."""
-        models, references = {}, {}
-        for weights in sorted(Path(folder).glob("*/model.safetensors")):
-            reference = weights.parent / REFERENCE_CLIP
-            if not reference.exists():
-                continue
-            model = load_weights(InstrumentModel, weights.parent, device)
-            samples, sample_rate, _ = read_audio(reference)
-            if sample_rate != model.spec.sample_rate:
-                raise BadInputError(f"{reference} must be at {model.spec.sample_rate} Hz")
-            models[model.instrument] = model
-            references[model.instrument] = universal_clip_heatmaps(to_mono(samples), model.spec)
+        """Load every ``folder/<name>/`` that has weights and reference clips."""
+        models, references, folders = {}, {}, {}
+        for model_folder in model_folders(Path(folder)):
+            model = load_weights(InstrumentModel, model_folder, device)
+            shared = len(model.instruments) > 1
+            for instrument in model.instruments:
+                if instrument in models:
+                    raise BadInputError(
+                        f"{folders[instrument]} and {model_folder} both separate {instrument!r}"
+                    )
+                reference = model_folder / reference_clip(instrument, shared)
+                if not reference.exists():
+                    raise BadInputError(f"{reference} is missing: the default query")
+                samples, sample_rate, _ = read_audio(reference)
+                if sample_rate != model.spec.sample_rate:
+                    raise BadInputError(f"{reference} must be at {model.spec.sample_rate} Hz")
+                models[instrument] = model
+                references[instrument] = universal_clip_heatmaps(to_mono(samples), model.spec)
+                folders[instrument] = model_folder
         if not models:
             raise BadInputError(f"no instrument models in {folder}")
-        return cls(models, references)
+        return cls(models, references, folders)
 
     @property
     def instruments(self) -> tuple[str, ...]:

@@ -25,6 +25,17 @@ REPO_ID_VARIABLE = "BACHATA_SEP_REPO_ID"
 REFERENCE_CLIP = "reference.flac"
 
 
+def instrument_names(instrument: str) -> tuple[str, ...]:
+    """The instruments of a model: one name, or a comma-separated list for a shared model."""
+    return tuple(name.strip() for name in instrument.split(",") if name.strip())
+
+
+def reference_clip(instrument: str, shared: bool) -> str:
+    """File name of an instrument's default query in its model folder: ``reference.flac``
+    for a model of one instrument, ``reference-<instrument>.flac`` in a shared one."""
+    return f"reference-{instrument}.flac" if shared else REFERENCE_CLIP
+
+
 @dataclass(frozen=True)
 class LoadedSeparator:
     separator: Separator
@@ -73,12 +84,18 @@ def _download(repo_id: str) -> Path | None:
         return None
 
 
+def model_folders(folder: Path) -> list[Path]:
+    """The instrument model folders in ``folder``: weights and default reference clips
+    (the digits model has none, so it is never mistaken for one)."""
+    return [
+        weights.parent
+        for weights in sorted(folder.glob("*/model.safetensors"))
+        if any(weights.parent.glob("reference*.flac"))
+    ]
+
+
 def _has_models(folder: Path) -> bool:
-    """An instrument model is a folder with weights and its default reference clip (the
-    digits model has no reference clip, so it is never mistaken for one)."""
-    return any(
-        (model.parent / REFERENCE_CLIP).exists() for model in folder.glob("*/model.safetensors")
-    )
+    return bool(model_folders(folder))
 
 
 def _from_folder(folder: Path, source: str) -> LoadedSeparator:

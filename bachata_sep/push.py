@@ -8,9 +8,10 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from .errors import BadInputError
-from .model import REFERENCE_CLIP
+from .pretrained import model_folders
 
-PUBLISHED_FILES = ("config.json", "model.safetensors", REFERENCE_CLIP, "README.md")
+PUBLISHED_FILES = ("config.json", "model.safetensors", "README.md")
+"""Published from every model folder, with its default reference clips."""
 MAX_FILE_MB = 25
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
@@ -21,11 +22,9 @@ def publishable_files(checkpoints: Path) -> list[str]:
     if not checkpoints.is_dir():
         raise BadInputError(f"{checkpoints} is not a folder")
     files = []
-    for weights in sorted(checkpoints.glob("*/model.safetensors")):
-        folder = weights.parent
-        if not (folder / REFERENCE_CLIP).exists():
-            continue
-        for name in PUBLISHED_FILES:
+    for folder in model_folders(checkpoints):
+        references = sorted(path.name for path in folder.glob("reference*.flac"))
+        for name in (*PUBLISHED_FILES, *references):
             path = folder / name
             if not path.exists():
                 raise BadInputError(f"{path} is missing: every model needs it to be published")
@@ -52,7 +51,7 @@ def push(checkpoints: Path, repo_id: str, private: bool = False, api: HfApi | No
             repo_id=repo_id,
             folder_path=checkpoints,
             allow_patterns=files,
-            commit_message=f"Upload {len(files) // len(PUBLISHED_FILES)} bachata-sep models",
+            commit_message=f"Upload {len(model_folders(checkpoints))} bachata-sep models",
         )
     except Exception as error:  # offline, no token, no permission: one clear sentence
         raise BadInputError(

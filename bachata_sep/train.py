@@ -1,6 +1,10 @@
-"""Train one instrument model on (mixture, ground truth, query) triplets made on the fly.
+"""Train an instrument model on (mixture, ground truth, query) triplets made on the fly.
 
     bachata-sep train --instrument bongo --library data/loops -o checkpoints/bongo
+    bachata-sep train --instrument bongo,guira,bass,guitar --library data/loops -o runs/shared
+
+Several instruments make one shared model, told which one to separate by the query alone
+(a model per instrument learns its instrument by heart and ignores the query).
 
 Step ``s`` uses triplets ``s*B .. (s+1)*B - 1`` of one seeded stream, so a resumed run sees
 the batches an uninterrupted one would have; under ``torchrun`` each process takes its
@@ -39,8 +43,8 @@ from .data.loops import load_library
 from .data.triplets import TripletDataset
 from .errors import BadInputError
 from .metrics import sdr, si_sdr
-from .model import REFERENCE_CLIP, InstrumentModel
-from .pretrained import load_weights
+from .model import InstrumentModel
+from .pretrained import instrument_names, load_weights, reference_clip
 from .spec import ClipSpec
 from .training import (
     LOG_FILE,
@@ -72,7 +76,7 @@ ABSENT_FLOOR = 1e-3
 
 @dataclass
 class TrainConfig:
-    instrument: str
+    instrument: str  # one name, or several separated by commas for a shared model
     library: Path
     out: Path
     validation_library: Path | None = None
@@ -109,6 +113,10 @@ class TrainConfig:
             flag = "-o" if field.name == "out" else f"--{field.name.replace('_', '-')}"
             words.append(flag if value is True else f"{flag} {value}")
         return " ".join(words)
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        return instrument_names(self.instrument)
 
     def model_config(self) -> dict:
         return {
@@ -307,7 +315,10 @@ def train(config: TrainConfig) -> dict[str, float]:
             if scores["val_si_sdri_db"] > best["val_si_sdri_db"]:
                 best = {key: float(value) for key, value in row.items()}
                 model.save_pretrained(config.out)
-                save_reference(config.out, library, config.instrument, spec)
+                for instrument in config.instruments:
+                    save_reference(
+                        config.out, library, instrument, spec, len(config.instruments) > 1
+                    )
                 update_metrics(config.out, training=_training_facts(config, model, library, best))
             save_state(config.out, model, optimizer, step + 1, best, row["elapsed_s"])
             if adversary is not None:
@@ -349,13 +360,13 @@ def _shapes(weights: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
     return {name: tuple(tensor.shape) for name, tensor in weights.items()}
 
 
-def save_reference(out: Path, library, instrument: str, spec: ClipSpec) -> None:
+def save_reference(out: Path, library, instrument: str, spec: ClipSpec, shared: bool) -> None:
     """The default query: the loudest few training clips of the instrument, back to back."""
     pool = library.select(instrument=instrument, split="train")
     clips = np.asarray(library.clips[pool])
     loudest = np.argsort(-np.square(clips).mean(axis=1))[:REFERENCE_BARS]
     write_audio(
-        out / REFERENCE_CLIP,
+        out / reference_clip(instrument, shared),
         np.concatenate(clips[np.sort(loudest)])[None],
         spec.sample_rate,
         "PCM_16",
@@ -372,11 +383,12 @@ def _training_facts(
     config: TrainConfig, model: InstrumentModel, library, best: dict[str, float]
 ) -> dict:
     """What the model card says about training: data, command, size, best validation."""
-    loops = len(library.select(instrument=config.instrument, split="train"))
+    loops = sum(len(library.select(instrument=name, split="train")) for name in config.instruments)
     parameters = sum(p.numel() for p in model.parameters())
+    names = " and ".join(config.instruments)
     return {
         "instrument": config.instrument,
-        "data": f"{loops} training clips of {config.instrument} from {config.library} "
+        "data": f"{loops} training clips of {names} from {config.library} "
         f"(train split), triplets made on the fly; validation on the 'valid' split"
         + (f" of {config.validation_library}" if config.validation_library else ""),
         "command": config.command(),
@@ -413,15 +425,16 @@ def _loader(
 def _dataset(
     library, split: str, config: TrainConfig, size: int, seed: int, augment: bool
 ) -> TripletDataset:
-    """Triplets of the instrument; ``augment`` applies the config's EQ, shift and song
+    """Triplets of the instruments; ``augment`` applies the config's EQ, shift and song
     queries (training only: validation stays the library's own timbres, cut on the
     downbeat, with queries from other songs)."""
-    if not len(library.select(instrument=config.instrument, split=split)):
-        raise BadInputError(f"the {split} split of the library has no {config.instrument!r} loops")
+    for instrument in config.instruments:
+        if not len(library.select(instrument=instrument, split=split)):
+            raise BadInputError(f"the {split} split of the library has no {instrument!r} loops")
     return TripletDataset(
         library,
         split,
-        (config.instrument,),
+        config.instruments,
         size,
         seed,
         absent_rate=config.absent_rate,

@@ -11,8 +11,8 @@ from bachata_sep.api import separate
 from bachata_sep.cards import METRICS_FILE
 from bachata_sep.data.song import render_song
 from bachata_sep.evaluate import FIRST_TEST_SEED, QUICK_CHECK_SECONDS, quick_check
-from bachata_sep.model import REFERENCE_CLIP, ModelSeparator
-from bachata_sep.pretrained import CHECKPOINTS, load_separator
+from bachata_sep.model import ModelSeparator
+from bachata_sep.pretrained import CHECKPOINTS, REFERENCE_CLIP, load_separator
 
 FOLDERS = sorted(p.parent for p in CHECKPOINTS.glob(f"*/{REFERENCE_CLIP}"))
 pytestmark = pytest.mark.skipif(not FOLDERS, reason="no instrument models committed yet")

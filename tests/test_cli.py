@@ -1,4 +1,6 @@
+import argparse
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -10,8 +12,13 @@ import soundfile as sf
 from conftest import percussion_track, synthetic_song
 
 from bachata_sep import api
+from bachata_sep.audio import write_audio
+from bachata_sep.cards import METRICS_FILE, SETTINGS, update_metrics
 from bachata_sep.cli import main
-from bachata_sep.pretrained import CHECKPOINTS
+from bachata_sep.commands import _write_cards
+from bachata_sep.evaluate import METHODS
+from bachata_sep.model import InstrumentModel, ModelSeparator
+from bachata_sep.pretrained import CHECKPOINTS, reference_clip
 from bachata_sep.spec import INSTRUMENTS
 
 
@@ -211,3 +218,26 @@ def test_pulseless_input_warns_in_one_line(tmp_path):
     assert result.returncode == 0
     assert result.stderr.strip().startswith("bachata-sep: warning: no steady pulse")
     assert result.stderr.count("\n") == 1
+
+
+def test_evaluate_writes_each_models_card_a_shared_one_per_instrument(tmp_path):
+    shutil.copytree(CHECKPOINTS / "bass", tmp_path / "bass")
+    spec = ModelSeparator.from_folder(tmp_path).spec
+    shared = InstrumentModel("guira,guitar", spec.to_dict(), 4, {"base_channels": 8, "depth": 2})
+    shared.save_pretrained(tmp_path / "shared")
+    update_metrics(tmp_path / "shared", training={"instrument": "guira,guitar"})  # as train does
+    for name in ("guira", "guitar"):
+        noise = np.random.default_rng(0).standard_normal(spec.length) * 0.1
+        path = tmp_path / "shared" / reference_clip(name, shared=True)
+        write_audio(path, noise, spec.sample_rate, "PCM_16")
+    separator = ModelSeparator.from_folder(tmp_path)
+    summary = {"si_sdr": {"mixture": -3.0}, "si_sdri": dict.fromkeys(METHODS, 1.0)}
+    report = {"songs": 6, **{setting: dict.fromkeys(INSTRUMENTS, summary) for setting in SETTINGS}}
+    args = argparse.Namespace(songs=6, duration=30.0)
+    _write_cards(args, separator, report)
+    bass = json.loads((tmp_path / "bass" / METRICS_FILE).read_text())["evaluation"]
+    assert bass["aligned_clips"] == summary and bass["min_si_sdri_db"] > 5
+    evaluated = json.loads((tmp_path / "shared" / METRICS_FILE).read_text())["evaluation"]
+    assert set(evaluated) == {"guira", "guitar"}
+    assert all(section["aligned_clips"] == summary for section in evaluated.values())
+    assert "### guitar" in (tmp_path / "shared" / "README.md").read_text()

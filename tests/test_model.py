@@ -5,8 +5,8 @@ import torch
 from bachata_sep.audio import write_audio
 from bachata_sep.clips import Segment
 from bachata_sep.errors import BadInputError
-from bachata_sep.model import REFERENCE_CLIP, InstrumentModel, ModelSeparator
-from bachata_sep.pretrained import load_separator
+from bachata_sep.model import InstrumentModel, ModelSeparator
+from bachata_sep.pretrained import REFERENCE_CLIP, load_separator, reference_clip
 from bachata_sep.separators import ClipBatch, IdentitySeparator
 from bachata_sep.spec import ClipSpec
 
@@ -138,3 +138,44 @@ def test_model_separator_masks_equal_the_models_own(tmp_path):
     # Another convolution algorithm rounds differently: equal to float32 accuracy.
     masks = separator.masks(batch, {"bass": None})["bass"]
     torch.testing.assert_close(masks, expected, atol=1e-4, rtol=0)
+
+
+def _save_shared(folder, instruments: tuple[str, ...], name: str = "shared") -> InstrumentModel:
+    """A shared model whose FiLM layers are not the identity, so the query steers it."""
+    model = _model(",".join(instruments))
+    with torch.no_grad():
+        for film in (m for m in model.modules() if m.__class__.__name__ == "FiLM"):
+            film.project.weight.normal_(0, 0.5)
+    model.save_pretrained(folder / name)
+    for index, instrument in enumerate(instruments):
+        rng = np.random.default_rng(index)
+        clip = rng.standard_normal(SPEC.length) * 0.1 * (index + 1)
+        clip = np.convolve(clip, np.ones(8 * index + 1) / (8 * index + 1), mode="same")
+        path = folder / name / reference_clip(instrument, shared=True)
+        write_audio(path, clip, SPEC.sample_rate, "PCM_16")
+    return model
+
+
+def test_a_shared_model_serves_each_instrument_with_its_own_query(tmp_path):
+    _save_shared(tmp_path, ("bass", "guitar"))
+    separator = ModelSeparator.from_folder(tmp_path)
+    assert separator.instruments == ("bass", "guitar")
+    assert separator.models["bass"] is separator.models["guitar"]
+    assert separator.folders == {"bass": tmp_path / "shared", "guitar": tmp_path / "shared"}
+    heatmaps = torch.rand(2, SPEC.n_bins, SPEC.n_frames, generator=torch.Generator().manual_seed(0))
+    batch = ClipBatch(heatmaps, heatmaps, [Segment(0, 1)] * 2, 44100)
+    masks = separator.masks(batch, {"bass": None, "guitar": None})
+    assert (masks["bass"] - masks["guitar"]).abs().max() > 0.01  # the query tells them apart
+    swapped = separator.masks(batch, {"bass": separator.references["guitar"], "guitar": None})
+    torch.testing.assert_close(swapped["bass"], swapped["guitar"])
+
+
+def test_two_models_for_one_instrument_or_a_missing_reference_are_refused(tmp_path):
+    _save_shared(tmp_path, ("bass", "guitar"))
+    _save(tmp_path, _model("bass"))
+    with pytest.raises(BadInputError, match="both separate 'bass'"):
+        ModelSeparator.from_folder(tmp_path)
+    (tmp_path / "bass" / REFERENCE_CLIP).unlink()
+    (tmp_path / "shared" / reference_clip("guitar", shared=True)).unlink()
+    with pytest.raises(BadInputError, match="reference-guitar.flac is missing"):
+        ModelSeparator.from_folder(tmp_path)

@@ -3,7 +3,8 @@ import torch
 
 from bachata_sep.audio import write_audio
 from bachata_sep.errors import BadInputError
-from bachata_sep.model import REFERENCE_CLIP, InstrumentModel
+from bachata_sep.model import InstrumentModel
+from bachata_sep.pretrained import REFERENCE_CLIP
 from bachata_sep.push import PUBLISHED_FILES, publishable_files, push
 from bachata_sep.spec import ClipSpec
 
@@ -49,7 +50,11 @@ def test_publishes_weights_references_and_cards_only(checkpoints):
     assert url.endswith("someone/bachata-sep")
     (_, create), (_, upload) = hub.calls
     assert create["exist_ok"] is True
-    expected = [f"{name}/{file}" for name in ("bass", "guitar") for file in PUBLISHED_FILES]
+    expected = [
+        f"{name}/{file}"
+        for name in ("bass", "guitar")
+        for file in (*PUBLISHED_FILES, REFERENCE_CLIP)
+    ]
     assert upload["allow_patterns"] == expected
     assert upload["folder_path"] == checkpoints
 

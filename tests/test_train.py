@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 
 from bachata_sep.adversarial import ADVERSARY_FILE
 from bachata_sep.cards import METRICS_FILE
-from bachata_sep.model import REFERENCE_CLIP, InstrumentModel, ModelSeparator
+from bachata_sep.model import InstrumentModel, ModelSeparator
+from bachata_sep.pretrained import REFERENCE_CLIP, reference_clip
 from bachata_sep.spec import ClipSpec
 from bachata_sep.train import TrainConfig, train, waveform_loss
 from bachata_sep.training import LOG_FILE, STATE_FILE
@@ -76,6 +77,31 @@ def test_trained_folder_plugs_into_the_pipeline(small_loop_library, tmp_path):
     )
     assert stems["bass"].shape == mixture.shape
     assert si_sdr(mixture, stems["bass"]) < 40  # a real mask, not the identity
+
+
+def test_several_instruments_train_one_shared_model(small_loop_library, tmp_path):
+    """Triplets of every named instrument; one default query per instrument."""
+    out = tmp_path / "checkpoints" / "shared"
+    config = TrainConfig(
+        instrument="bass,guitar",
+        library=small_loop_library,
+        out=out,
+        steps=4,
+        validation_every=4,
+        validation_size=8,
+        **TINY,
+    )
+    train(config)
+    model = InstrumentModel.from_pretrained(out, strict=True)
+    assert model.instruments == ("bass", "guitar")
+    assert not (out / REFERENCE_CLIP).exists()
+    for name in ("bass", "guitar"):
+        assert (out / reference_clip(name, shared=True)).exists()
+    separator = ModelSeparator.from_folder(tmp_path / "checkpoints")
+    assert separator.instruments == ("bass", "guitar")
+    facts = json.loads((out / METRICS_FILE).read_text())["training"]
+    assert "of bass and guitar" in facts["data"]
+    assert facts["command"].startswith("bachata-sep train --instrument bass,guitar ")
 
 
 def test_unknown_instrument_is_a_clear_error(small_loop_library, tmp_path):

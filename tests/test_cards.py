@@ -1,0 +1,45 @@
+import json
+
+from bachata_sep.cards import METRICS_FILE, render_card, update_metrics
+
+
+def _section(model_gain: float, floor: float) -> dict:
+    summary = {
+        "si_sdr": {"mixture": -4.0},
+        "si_sdri": {"baseline": 0.5, "model": model_gain, "oracle": 11.5},
+    }
+    return {
+        "command": "bachata-sep evaluate --songs 6 --duration 30",
+        "songs": 6,
+        "aligned_clips": summary,
+        "full_song": {
+            **summary,
+            "sdr": {k: 1.0 for k in ("mixture", "baseline", "model", "oracle")},
+        },
+        "min_si_sdri_db": floor,
+    }
+
+
+def test_card_is_rendered_from_the_measured_figures(tmp_path):
+    training = {"instrument": "bass", "command": "bachata-sep train --instrument bass"}
+    update_metrics(tmp_path, training=training)
+    metrics = update_metrics(tmp_path, evaluation=_section(7.25, 6.5))
+    assert json.loads((tmp_path / METRICS_FILE).read_text()) == metrics
+    card = (tmp_path / "README.md").read_text()
+    assert "# bachata-sep: bass" in card and "`reference.flac` is the default query" in card
+    assert "| aligned clips | -4.00 | 0.50 | 7.25 | 11.50 |" in card
+    assert "`min_si_sdri_db: 6.5`" in card and "bachata-sep train --instrument bass" in card
+
+
+def test_a_shared_models_card_lists_each_instrument():
+    card = render_card(
+        {
+            "training": {"instrument": "bass,guitar", "command": "bachata-sep train"},
+            "evaluation": {"bass": _section(9.0, 8.0), "guitar": _section(5.0, 4.0)},
+        }
+    )
+    assert "# bachata-sep: bass + guitar" in card
+    assert "`reference-bass.flac`, `reference-guitar.flac`" in card
+    bass, guitar = card.split("### bass")[1].split("### guitar")
+    assert "| 9.00 |" in bass and "`min_si_sdri_db: 8.0`" in bass
+    assert "| 5.00 |" in guitar and "`min_si_sdri_db: 4.0`" in guitar
