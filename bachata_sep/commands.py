@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--checkpoints",
         type=Path,
         metavar="DIR",
-        help="instrument models from DIR/<instrument>/ (e.g. ones you trained) instead of the "
+        help="instrument models from DIR/<name>/ (e.g. ones you trained) instead of the "
         "default ($BACHATA_SEP_REPO_ID on the Hub, else the shipped checkpoints/)",
     )
     separate.set_defaults(run=run_separate)
@@ -115,7 +115,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--loss",
         choices=LOSSES,
         default=defaults.loss,
-        help="l1: masked-magnitude L1; sdr: waveform SDR (default: %(default)s)",
+        help="l1: masked-magnitude L1; sdr: waveform SDR (default: %(default)s); si-sdr: "
+        "level-blind, a first stage from scratch for masks that SDR would silence, then "
+        "--init with sdr",
     )
     train.add_argument(
         "--adversarial-weight",

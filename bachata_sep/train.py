@@ -68,7 +68,7 @@ LOG_COLUMNS = (
     "elapsed_s",
 )
 REFERENCE_BARS = 4
-LOSSES = ("l1", "sdr")
+LOSSES = ("l1", "sdr", "si-sdr")
 # An absent target's estimate should be silence; below this level (relative to the
 # mixture) it counts as silent, so the loss does not chase ever quieter leftovers.
 ABSENT_FLOOR = 1e-3
@@ -145,16 +145,22 @@ def waveform_loss(
     target: torch.Tensor,
     present: torch.Tensor,
     spec: ClipSpec,
+    scale_invariant: bool = False,
 ) -> torch.Tensor:
     """Negative SDR (dB / 10) of the waveform estimate on present targets; on absent ones
     its level relative to the mixture (dB / 10, floored), since SDR needs a target. SDR,
     not SI-SDR: with a level-blind term for present targets and silence rewarded for
-    absent ones, the cheapest way down is to shrink every mask."""
+    absent ones, the cheapest way down is to shrink every mask. But SDR scores silence at
+    0 dB, above any poor estimate, so from scratch a hard target's mask can die (sigmoid
+    saturated at 0) before it learns anything; ``scale_invariant`` (SI-SDR, which sees only
+    the shape, so going quiet gains nothing) is for that first stage, the level then fixed
+    by an SDR fine-tune."""
     estimate = istft(stft(mixture, spec.n_fft, spec.hop_length) * mask, **_istft_args(spec))
     present = present > 0
     losses = torch.zeros(len(mixture), device=mixture.device)
     if present.any():
-        losses[present] = -sdr(target[present], estimate[present]).float() / 10
+        score = si_sdr if scale_invariant else sdr
+        losses[present] = -score(target[present], estimate[present]).float() / 10
     if (~present).any():
         leftover = estimate[~present].square().mean(-1) / (
             mixture[~present].square().mean(-1) + 1e-10
@@ -173,7 +179,9 @@ def batch_loss(
     """The training loss ``name`` (one of :data:`LOSSES`) of a batch already on the device."""
     if name == "l1":
         return magnitude_loss(mask, batch["mixture_magnitude"], batch["target_magnitude"])
-    return waveform_loss(mask, batch["mixture"], batch["target"], batch["present"], spec)
+    return waveform_loss(
+        mask, batch["mixture"], batch["target"], batch["present"], spec, name == "si-sdr"
+    )
 
 
 def all_items(dataset: TripletDataset, device: torch.device | str = "cpu") -> dict:

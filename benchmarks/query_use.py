@@ -8,6 +8,11 @@ their own song's instrument would give it: the instrument's true stem from the *
 half of the same song (so no scored bar is in its query). Scored on the held-out songs'
 aligned clips, as ``bachata-sep evaluate`` does, each half of a song on its own.
 
+A second table gives every instrument every other instrument's default query: row *t*,
+column *q* is the SI-SDRi against the true *t* stem of what comes out for *t* when the
+query shows *q*. A model that follows its query scores well only on the diagonal, and
+``--checkpoints checkpoints/shared`` (one model for all four) is the one to try it on.
+
     python benchmarks/query_use.py [--checkpoints checkpoints] [--songs 6] [--duration 30]
 """
 
@@ -90,18 +95,32 @@ def main() -> None:
         "other instrument": ReplacedQuery(separator, wrong.__getitem__),
         "silence": ReplacedQuery(separator, lambda name: torch.zeros_like(references[name])),
     }
+    swapped = {
+        f"query: {query}": ReplacedQuery(separator, lambda name, query=query: references[query])
+        for query in names
+    }
     scores: dict = defaultdict(lambda: defaultdict(list))
     for held_out in held_out_songs(args.songs):
         first, second = halves(render_song(held_out.seed, held_out.source, args.duration))
         for scored, other in ((first, second), (second, first)):
             own = {name: stem_query(other, name, separator.spec) for name in names}
-            with_own = {**separators, "own song's stem": ReplacedQuery(separator, own.__getitem__)}
+            with_own = {
+                **separators,
+                **swapped,
+                "own song's stem": ReplacedQuery(separator, own.__getitem__),
+            }
             for instrument, methods in score_clips(scored, with_own, names).items():
                 for method, values in methods.items():
                     scores[instrument][method].extend(values)
 
     columns = [name for name in separators if name != "mixture"] + ["own song's stem"]
     print("SI-SDRi (dB) on aligned held-out clips, by the query the model is given")
+    _print_table(scores, columns)
+    print("\nSI-SDRi (dB) against each row's stem, with the default query of each column")
+    _print_table(scores, [f"query: {name}" for name in names])
+
+
+def _print_table(scores: Mapping, columns: list[str]) -> None:
     print(f"{'instrument':<10} " + " ".join(f"{name:>16}" for name in columns))
     for instrument, methods in scores.items():
         mixture = np.mean(methods["mixture"])

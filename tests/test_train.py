@@ -129,9 +129,13 @@ def test_waveform_loss_ranks_masks_by_sdr_level_included():
     ).clamp(max=1)
     ones = torch.ones_like(ideal)
 
-    def loss(mask, item):
+    def loss(mask, item, scale_invariant=False):
         rows = slice(item, item + 1)
-        return float(waveform_loss(mask[rows], mixture[rows], target[rows], present[rows], spec))
+        return float(
+            waveform_loss(
+                mask[rows], mixture[rows], target[rows], present[rows], spec, scale_invariant
+            )
+        )
 
     # Present target: -SDR/10, so the ideal mask scores far below the mixture itself...
     assert loss(ideal, 0) < loss(ones, 0) - 1.0
@@ -144,6 +148,14 @@ def test_waveform_loss_ranks_masks_by_sdr_level_included():
     # Absent target: the leftover's level, floored at -30 dB.
     assert loss(ones, 1) == pytest.approx(0.0, abs=0.01)
     assert loss(torch.zeros_like(ideal), 1) == pytest.approx(-3.0, abs=0.01)
+    # SDR scores silence at 0 dB, better than a poor estimate (a mask can die of that)...
+    poor = 1 - ideal  # mostly the noise
+    assert loss(torch.zeros_like(ideal), 0) == pytest.approx(0.0, abs=0.01)
+    assert loss(poor, 0) > loss(torch.zeros_like(ideal), 0)
+    # ...where SI-SDR only sees the shape: going quiet gains nothing, a better shape does.
+    assert loss(ideal / 100, 0, True) == pytest.approx(loss(ideal, 0, True), abs=0.01)
+    assert loss(poor / 100, 0, True) == pytest.approx(loss(poor, 0, True), abs=0.01)
+    assert loss(ideal, 0, True) < loss(poor, 0, True) - 1.0
 
 
 def test_l1_loss_trains(small_loop_library, tmp_path):
