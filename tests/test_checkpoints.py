@@ -12,14 +12,16 @@ from bachata_sep.cards import METRICS_FILE
 from bachata_sep.data.song import render_song
 from bachata_sep.evaluate import FIRST_TEST_SEED, QUICK_CHECK_SECONDS, quick_check
 from bachata_sep.model import ModelSeparator
-from bachata_sep.pretrained import CHECKPOINTS, REFERENCE_CLIP, load_separator
+from bachata_sep.pretrained import CHECKPOINTS, REFERENCE_CLIP, load_separator, model_folders
 
 FOLDERS = sorted(p.parent for p in CHECKPOINTS.glob(f"*/{REFERENCE_CLIP}"))
+SHARED = CHECKPOINTS / "shared"  # one model for all four, steered by the query
+MIN_QUERY_EFFECT_DB = 3.0
 pytestmark = pytest.mark.skipif(not FOLDERS, reason="no instrument models committed yet")
 
 
 def test_checkpoints_are_small_safetensors_with_cards():
-    for folder in FOLDERS:
+    for folder in FOLDERS + model_folders(SHARED):
         names = {path.name for path in folder.iterdir()}
         assert {"config.json", "model.safetensors", "README.md", METRICS_FILE} <= names
         assert not names & {"pytorch_model.bin", "model.pt", "model.pth"}
@@ -53,3 +55,21 @@ def test_each_model_gives_its_stem_at_the_instruments_level():
     for name, stem in stems.items():
         level_db = 10 * np.log10(np.square(stem).sum() / np.square(song.stems[name]).sum())
         assert abs(level_db) < 6.0, (name, level_db)
+
+
+@pytest.mark.skipif(not model_folders(SHARED), reason="no shared model committed")
+def test_the_shared_model_follows_its_query():
+    """Each instrument reaches its floor with its own default query and loses most of it
+    with the next instrument's query: the query, not the weights, picks the instrument."""
+    separator = ModelSeparator.from_folder(SHARED)
+    names = separator.instruments
+    (folder,) = model_folders(SHARED)
+    evaluation = json.loads((folder / METRICS_FILE).read_text())["evaluation"]
+    wrong = {
+        name: separator.references[names[(i + 1) % len(names)]] for i, name in enumerate(names)
+    }
+    measured = quick_check(separator, names)
+    misled = quick_check(ModelSeparator(separator.models, wrong), names)
+    for name in names:
+        assert measured[name] >= evaluation[name]["min_si_sdri_db"], (name, measured[name])
+        assert misled[name] < measured[name] - MIN_QUERY_EFFECT_DB, (name, misled[name])
