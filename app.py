@@ -249,8 +249,10 @@ def build_demo() -> gr.Blocks:
                     )
                     with gr.Accordion("Reference clips (optional)", open=False):
                         gr.Markdown(
-                            "A few bars of an instrument playing alone tell the model what to "
-                            "look for; without one, its built-in reference is used."
+                            "A few bars of an instrument playing alone are the query; without "
+                            "one, the model's built-in reference is used. The models here have "
+                            "learnt their instrument by heart, so a clip changes little today "
+                            "(see the README: *Does the query matter?*)."
                         )
                         references = [
                             gr.Audio(label=f"{name} reference", type="filepath", sources=["upload"])
