@@ -53,19 +53,21 @@ def test_tiny_model_learns_and_resumes(small_loop_library, tmp_path):
     assert [row["step"] for row in _log(tmp_path)] == [10, 20, 30, 40]
 
 
-def test_trained_folder_plugs_into_the_pipeline(small_loop_library, tmp_path):
-    out = tmp_path / "checkpoints" / "bass"
-    train(
-        TrainConfig(
-            instrument="bass",
-            library=small_loop_library,
-            out=out,
-            steps=4,
-            validation_every=4,
-            validation_size=4,
-            **TINY,
-        )
+def _quick(instrument: str, library, out, validation_size: int = 4) -> TrainConfig:
+    """Four steps and one validation: enough to write a complete model folder."""
+    return TrainConfig(
+        instrument=instrument,
+        library=library,
+        out=out,
+        steps=4,
+        validation_every=4,
+        validation_size=validation_size,
+        **TINY,
     )
+
+
+def test_trained_folder_plugs_into_the_pipeline(small_loop_library, tmp_path):
+    train(_quick("bass", small_loop_library, tmp_path / "checkpoints" / "bass"))
     separator = ModelSeparator.from_folder(tmp_path / "checkpoints")
     from conftest import synthetic_song
 
@@ -82,16 +84,7 @@ def test_trained_folder_plugs_into_the_pipeline(small_loop_library, tmp_path):
 def test_several_instruments_train_one_shared_model(small_loop_library, tmp_path):
     """Triplets of every named instrument; one default query per instrument."""
     out = tmp_path / "checkpoints" / "shared"
-    config = TrainConfig(
-        instrument="bass,guitar",
-        library=small_loop_library,
-        out=out,
-        steps=4,
-        validation_every=4,
-        validation_size=8,
-        **TINY,
-    )
-    train(config)
+    train(_quick("bass,guitar", small_loop_library, out, validation_size=8))
     model = InstrumentModel.from_pretrained(out, strict=True)
     assert model.instruments == ("bass", "guitar")
     assert not (out / REFERENCE_CLIP).exists()
