@@ -102,16 +102,23 @@ def output_subtype(input_subtype: str | None) -> str:
     return input_subtype if input_subtype in KEPT_SUBTYPES else "PCM_16"
 
 
-class WavWriter:
-    """A WAV file written block by block from ``(channels, samples)`` audio, so a stem can
-    be saved while it is still being separated. PCM blocks are clipped to [-1, 1] first
-    (libsndfile does not clip unless asked)."""
+class AudioWriter:
+    """A WAV (or FLAC) file written block by block from ``(channels, samples)`` audio, so a
+    stem can be saved while it is still being separated. PCM blocks are clipped to [-1, 1]
+    first (libsndfile does not clip unless asked)."""
 
     def __init__(
-        self, path: str | os.PathLike, sample_rate: int, channels: int, subtype: str = "FLOAT"
+        self,
+        path: str | os.PathLike,
+        sample_rate: int,
+        channels: int,
+        subtype: str = "FLOAT",
+        file_format: str = "WAV",
     ) -> None:
         self.clip = subtype.startswith("PCM")
-        self.file = sf.SoundFile(path, "w", sample_rate, channels, subtype=subtype, format="WAV")
+        self.file = sf.SoundFile(
+            path, "w", sample_rate, channels, subtype=subtype, format=file_format
+        )
 
     def write(self, block: np.ndarray) -> None:
         self.file.write(np.clip(block, -1.0, 1.0).T if self.clip else block.T)
@@ -119,7 +126,7 @@ class WavWriter:
     def close(self) -> None:
         self.file.close()
 
-    def __enter__(self) -> WavWriter:
+    def __enter__(self) -> AudioWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -129,14 +136,18 @@ class WavWriter:
 def write_audio(
     path: str | os.PathLike, samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT"
 ) -> None:
-    """Write ``(channels, samples)`` audio atomically: a reader never sees half a file."""
+    """Write ``(channels, samples)`` audio atomically: a reader never sees half a file.
+    FLAC when the name ends in ``.flac`` (16/24-bit PCM only), WAV otherwise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     samples = np.atleast_2d(samples)
-    descriptor, temporary = tempfile.mkstemp(suffix=".wav", dir=path.parent, prefix=".partial-")
+    file_format = "FLAC" if path.suffix.lower() == ".flac" else "WAV"
+    descriptor, temporary = tempfile.mkstemp(
+        suffix=path.suffix, dir=path.parent, prefix=".partial-"
+    )
     os.close(descriptor)
     try:
-        with WavWriter(temporary, sample_rate, samples.shape[0], subtype) as output:
+        with AudioWriter(temporary, sample_rate, samples.shape[0], subtype, file_format) as output:
             for start in range(0, samples.shape[1], WRITE_BLOCK):
                 output.write(samples[:, start : start + WRITE_BLOCK])
         os.chmod(temporary, 0o666 & ~_UMASK)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import api
-from .audio import WavWriter, output_subtype, read_audio
+from .audio import AudioWriter, output_subtype, read_audio
 from .cards import SETTINGS
 from .errors import BadInputError
 from .pretrained import CHECKPOINTS
@@ -368,7 +368,7 @@ def _save_stems(
         with contextlib.ExitStack() as files:
             writers = {
                 name: files.enter_context(
-                    WavWriter(staging / f"{name}.wav", sample_rate, channels, subtype)
+                    AudioWriter(staging / f"{name}.wav", sample_rate, channels, subtype)
                 )
                 for name in instruments
             }

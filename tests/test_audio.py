@@ -90,6 +90,20 @@ def test_write_is_atomic_and_keeps_bit_depth(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["stem.wav"]
 
 
+def test_a_flac_name_gets_flac_data(tmp_path):
+    """A reference clip called ``.flac`` must be FLAC inside, not WAV under another name."""
+    data = (np.round(_tone(22050, 1).T * 2**15) / 2**15).astype(np.float32)  # 16-bit exact
+    write_audio(tmp_path / "reference.flac", data, 22050, "PCM_16")
+    write_audio(tmp_path / "stem.wav", data, 22050, "PCM_16")
+    assert sf.info(tmp_path / "reference.flac").format == "FLAC"
+    assert sf.info(tmp_path / "stem.wav").format == "WAV"
+    flac, _ = sf.read(tmp_path / "reference.flac")
+    wav, _ = sf.read(tmp_path / "stem.wav")
+    np.testing.assert_array_equal(flac, wav)  # lossless: the same 16-bit samples
+    np.testing.assert_array_equal(flac, data[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reference.flac", "stem.wav"]
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
