@@ -87,14 +87,11 @@ def main() -> None:
     separator = ModelSeparator.from_folder(args.checkpoints)
     names = separator.instruments
     references = separator.references
-    # The wrong query for each instrument: the next instrument's default reference.
-    wrong = {name: references[names[(i + 1) % len(names)]] for i, name in enumerate(names)}
     separators = {
         "mixture": None,
-        "own query": separator,
-        "other instrument": ReplacedQuery(separator, wrong.__getitem__),
         "silence": ReplacedQuery(separator, lambda name: torch.zeros_like(references[name])),
     }
+    # Every instrument with each instrument's default query; its own is the plain separator.
     swapped = {
         f"query: {query}": ReplacedQuery(separator, lambda name, query=query: references[query])
         for query in names
@@ -112,8 +109,13 @@ def main() -> None:
             for instrument, methods in score_clips(scored, with_own, names).items():
                 for method, values in methods.items():
                     scores[instrument][method].extend(values)
+    # The first table's own and wrong queries are cells of the second: the diagonal, and
+    # the next instrument's query.
+    for index, name in enumerate(names):
+        scores[name]["own query"] = scores[name][f"query: {name}"]
+        scores[name]["other instrument"] = scores[name][f"query: {names[(index + 1) % len(names)]}"]
 
-    columns = [name for name in separators if name != "mixture"] + ["own song's stem"]
+    columns = ["own query", "other instrument", "silence", "own song's stem"]
     print("SI-SDRi (dB) on aligned held-out clips, by the query the model is given")
     _print_table(scores, columns)
     print("\nSI-SDRi (dB) against each row's stem, with the default query of each column")
