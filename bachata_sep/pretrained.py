@@ -49,9 +49,9 @@ def load_separator(repo_id: str | None = None, checkpoints: Path = CHECKPOINTS) 
     repo_id = repo_id or os.environ.get(REPO_ID_VARIABLE)
     if repo_id:
         folder = _download(repo_id)
-        if folder is not None and _has_models(folder):
+        if folder is not None and model_folders(folder):
             return _from_folder(folder, f"Hugging Face Hub: {repo_id}")
-    if _has_models(checkpoints):
+    if model_folders(checkpoints):
         return _from_folder(checkpoints, f"local checkpoints: {checkpoints}")
     return LoadedSeparator(IdentitySeparator(), "identity separator (no trained weights found)")
 
@@ -84,18 +84,19 @@ def _download(repo_id: str) -> Path | None:
         return None
 
 
+def reference_clips(model_folder: Path) -> list[Path]:
+    """The default reference clips in a model folder (one, or one per instrument)."""
+    return sorted(model_folder.glob("reference*.flac"))
+
+
 def model_folders(folder: Path) -> list[Path]:
     """The instrument model folders in ``folder``: weights and default reference clips
     (the digits model has none, so it is never mistaken for one)."""
     return [
         weights.parent
         for weights in sorted(folder.glob("*/model.safetensors"))
-        if any(weights.parent.glob("reference*.flac"))
+        if reference_clips(weights.parent)
     ]
-
-
-def _has_models(folder: Path) -> bool:
-    return bool(model_folders(folder))
 
 
 def _from_folder(folder: Path, source: str) -> LoadedSeparator:

@@ -8,7 +8,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from .errors import BadInputError
-from .pretrained import model_folders
+from .pretrained import model_folders, reference_clips
 
 PUBLISHED_FILES = ("config.json", "model.safetensors", "README.md")
 """Published from every model folder, with its default reference clips."""
@@ -23,7 +23,7 @@ def publishable_files(checkpoints: Path) -> list[str]:
         raise BadInputError(f"{checkpoints} is not a folder")
     files = []
     for folder in model_folders(checkpoints):
-        references = sorted(path.name for path in folder.glob("reference*.flac"))
+        references = [path.name for path in reference_clips(folder)]
         for name in (*PUBLISHED_FILES, *references):
             path = folder / name
             if not path.exists():
