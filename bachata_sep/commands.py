@@ -286,7 +286,8 @@ def _write_cards(args: argparse.Namespace, separator, report: dict) -> None:
             "min_si_sdri_db": round(floors[name] - TEST_FLOOR_MARGIN_DB, 2),
         }
     for folder, sections in by_folder.items():
-        shared = len(separator.models[next(iter(sections))].instruments) > 1
+        # A folder holds one model, so it has several instruments only if that is shared.
+        shared = len(sections) > 1
         update_metrics(folder, evaluation=sections if shared else next(iter(sections.values())))
 
 
