@@ -228,6 +228,8 @@ def validate(model: InstrumentModel, items: dict[str, torch.Tensor], spec: ClipS
 def train(config: TrainConfig) -> dict[str, float]:
     """Run (or resume) training; returns the best validation scores (on the main process;
     other ``torchrun`` processes return an empty dict)."""
+    if not config.instruments:
+        raise BadInputError("name the instrument to train (or several, separated by commas)")
     if config.loss not in LOSSES:
         raise BadInputError(f"unknown loss {config.loss!r}: use {' or '.join(LOSSES)}")
     if config.resume and config.init is not None:

@@ -106,6 +106,9 @@ def test_unknown_instrument_is_a_clear_error(small_loop_library, tmp_path):
                 instrument="maracas", library=small_loop_library, out=tmp_path, steps=2, **TINY
             )
         )
+    with pytest.raises(BadInputError, match="name the instrument"):
+        train(TrainConfig(instrument=" , ", library=small_loop_library, out=tmp_path / "none"))
+    assert not (tmp_path / "none").exists()
 
 
 def test_waveform_loss_ranks_masks_by_sdr_level_included():
