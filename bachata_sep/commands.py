@@ -153,8 +153,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--init",
         type=Path,
         metavar="FOLDER",
-        help="start from the trained weights in FOLDER (same architecture, any instrument) "
-        "with a fresh optimizer and schedule: fine tuning",
+        help="start from the trained weights in FOLDER (same architecture, any instrument; "
+        "or a --base-channels that is a multiple of FOLDER's: its model widened, same "
+        "output) with a fresh optimizer and schedule: fine tuning",
     )
     train.set_defaults(run=run_train)
 

@@ -16,8 +16,9 @@ absent targets left 30 dB quieter. The waveform loss was SI-SDR at first, the me
 itself; being blind to level, while absent targets reward silence, it let the masks sink
 to 0.3 % (stems 44-54 dB too quiet), so it is SDR now, which also asks for the level.
 ``--init FOLDER`` starts from trained weights with a fresh optimizer and schedule (fine
-tuning). Validation reports the SI-SDR improvement and the SDR of the waveform estimate
-(mask on the complex STFT, then iSTFT).
+tuning), widened first when ``--base-channels`` is a multiple of theirs. Validation
+reports the SI-SDR improvement and the SDR of the waveform estimate (mask on the complex
+STFT, then iSTFT).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from .training import (
     save_state,
 )
 from .transforms import istft, stft
+from .widen import widen_into
 
 LOG_COLUMNS = (
     "step",
@@ -266,7 +268,7 @@ def train(config: TrainConfig) -> dict[str, float]:
 
     model = InstrumentModel(**config.model_config()).to(device)
     if config.init is not None:
-        _load_initial_weights(model, config.init)
+        _load_initial_weights(model, config.init, config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     config.out.mkdir(parents=True, exist_ok=True)
     start, best, elapsed = 0, {"val_si_sdri_db": -math.inf}, 0.0
@@ -345,9 +347,10 @@ def train(config: TrainConfig) -> dict[str, float]:
     return best if distributed.is_main else {}
 
 
-def _load_initial_weights(model: InstrumentModel, folder: Path) -> None:
+def _load_initial_weights(model: InstrumentModel, folder: Path, seed: int) -> None:
     """Start from a trained model's weights (``--init``; it may be another instrument's):
-    the same architecture and clip format are required."""
+    the same architecture and clip format are required, or the same but for a base width
+    that is a multiple of the trained one (the trained model widened, see ``widen``)."""
     if not (folder / "model.safetensors").is_file():
         raise BadInputError(f"cannot start from {folder}: it has no model.safetensors")
     trained = load_weights(InstrumentModel, folder)
@@ -357,12 +360,28 @@ def _load_initial_weights(model: InstrumentModel, folder: Path) -> None:
     if same_layout and _shapes(weights) == _shapes(model.state_dict()):
         model.load_state_dict(weights)
         return
+    factor = _widening_factor(trained, model)
+    if same_layout and factor is not None:
+        try:
+            widen_into(trained, model, factor, generator=torch.Generator().manual_seed(seed))
+            return
+        except ValueError:
+            pass  # another architecture: said below
     saved = json.loads((folder / "config.json").read_text())
     names = ("frequency_pool", "full_resolution_bins", "unet")  # older configs lack some
     settings = {key: saved[key] for key in names if key in saved}
     raise BadInputError(
         f"cannot start from {folder}: it is another architecture, train with its {settings}"
     )
+
+
+def _widening_factor(narrow: InstrumentModel, wide: InstrumentModel) -> int | None:
+    """How many times wider ``wide``'s base is than ``narrow``'s (None: not a whole number
+    above 1); ``widen_into`` checks that the rest of the architecture is the same."""
+    narrow_base, wide_base = narrow.unet.head.in_channels, wide.unet.head.in_channels
+    if wide_base <= narrow_base or wide_base % narrow_base:
+        return None
+    return wide_base // narrow_base
 
 
 def _shapes(weights: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:

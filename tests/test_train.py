@@ -191,10 +191,33 @@ def test_init_starts_from_trained_weights(small_loop_library, tiny_trained, tmp_
     assert all(torch.equal(before[key], after[key]) for key in before)
 
 
+def test_init_widens_a_narrower_model_to_the_same_masks(small_loop_library, tiny_trained, tmp_path):
+    wide = TrainConfig(
+        instrument="bass",
+        library=small_loop_library,
+        out=tmp_path / "wide",
+        steps=1,
+        learning_rate=0.0,
+        init=tiny_trained,
+        **(TINY | {"base_channels": 2 * TINY["base_channels"]}),
+    )
+    train(wide)
+    narrow_model = InstrumentModel.from_pretrained(tiny_trained, strict=True).eval()
+    wide_model = InstrumentModel.from_pretrained(wide.out, strict=True).eval()
+    assert wide_model.unet.head.in_channels == 2 * narrow_model.unet.head.in_channels
+    spec = narrow_model.spec
+    mixture = torch.rand(2, spec.n_bins, spec.n_frames, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        narrow_masks, wide_masks = narrow_model(mixture, mixture), wide_model(mixture, mixture)
+    # The same masks but for the symmetry-breaking noise.
+    assert (wide_masks - narrow_masks).abs().max() < 0.05
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"base_channels": 4}, "another architecture"),
+        ({"base_channels": 16, "residual": True}, "another architecture"),
         ({"frequency_pool": 4}, "another architecture"),
         ({"resume": True}, "--init starts a new run"),
         ({"init": Path("no-such-run")}, "no-such-run: it has no model.safetensors"),
