@@ -172,17 +172,22 @@ def tiny_trained(small_loop_library, tmp_path_factory):
     return out
 
 
+def _unlearning_start(instrument: str, library, out, init, **changes) -> TrainConfig:
+    """A run from ``init`` that cannot learn (learning rate 0): it saves what it started from."""
+    return TrainConfig(
+        instrument=instrument,
+        library=library,
+        out=out,
+        steps=1,
+        learning_rate=0.0,
+        init=init,
+        **(TINY | changes),
+    )
+
+
 def test_init_starts_from_trained_weights(small_loop_library, tiny_trained, tmp_path):
     # Another instrument may start from it; with no learning its weights stay as they were.
-    tuned = TrainConfig(
-        instrument="guitar",
-        library=small_loop_library,
-        out=tmp_path / "tuned",
-        steps=2,
-        learning_rate=0.0,
-        init=tiny_trained,
-        **TINY,
-    )
+    tuned = _unlearning_start("guitar", small_loop_library, tmp_path / "tuned", tiny_trained)
     train(tuned)
     assert "--init" in tuned.command()
     before = load_file(tiny_trained / "model.safetensors")
@@ -192,14 +197,12 @@ def test_init_starts_from_trained_weights(small_loop_library, tiny_trained, tmp_
 
 
 def test_init_widens_a_narrower_model_to_the_same_masks(small_loop_library, tiny_trained, tmp_path):
-    wide = TrainConfig(
-        instrument="bass",
-        library=small_loop_library,
-        out=tmp_path / "wide",
-        steps=1,
-        learning_rate=0.0,
-        init=tiny_trained,
-        **(TINY | {"base_channels": 2 * TINY["base_channels"]}),
+    wide = _unlearning_start(
+        "bass",
+        small_loop_library,
+        tmp_path / "wide",
+        tiny_trained,
+        base_channels=2 * TINY["base_channels"],
     )
     train(wide)
     narrow_model = InstrumentModel.from_pretrained(tiny_trained, strict=True).eval()
