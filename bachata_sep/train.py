@@ -58,6 +58,7 @@ from .training import (
     save_state,
 )
 from .transforms import istft, stft
+from .unet import level_widths
 from .widen import widen_into
 
 LOG_COLUMNS = (
@@ -240,12 +241,10 @@ def train(config: TrainConfig) -> dict[str, float]:
         raise BadInputError(
             f"adversarial weight must be 0 (off) or positive, not {config.adversarial_weight}"
         )
-    widths = [config.base_channels * 2**level for level in range(config.depth + 1)]
-    if config.base_channels < 1 or any(width > 8 and width % 8 for width in widths):
-        raise BadInputError(
-            f"base channels must be 1, 2, 4 or a multiple of 8 (GroupNorm's 8 groups divide "
-            f"every level), not {config.base_channels}"
-        )
+    try:
+        level_widths(config.base_channels, config.depth)
+    except ValueError as error:
+        raise BadInputError(str(error)) from None
     if config.eq_db < 0:
         raise BadInputError(f"EQ range must be 0 (off) or positive, not {config.eq_db} dB")
     if config.shift_ms < 0:

@@ -17,10 +17,26 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
+GROUPS = 8
+
 
 def _group_norm(channels: int) -> nn.GroupNorm:
     """GroupNorm, not BatchNorm: a mask must not depend on what else is in the batch."""
-    return nn.GroupNorm(min(8, channels), channels)
+    return nn.GroupNorm(min(GROUPS, channels), channels)
+
+
+def level_widths(base_channels: int, depth: int) -> list[int]:
+    """The channels of each level, from the first to the bottleneck (each doubles the last);
+    ValueError when there is no bottleneck or GroupNorm's groups cannot divide a level."""
+    if depth < 1:
+        raise ValueError("depth must be at least 1")
+    widths = [base_channels * 2**level for level in range(depth + 1)]
+    if base_channels < 1 or any(width % min(GROUPS, width) for width in widths):
+        raise ValueError(
+            f"base channels must be 1, 2, 4 or a multiple of {GROUPS} (GroupNorm's {GROUPS} "
+            f"groups divide every level), not {base_channels}"
+        )
+    return widths
 
 
 def mean_and_max(features: Tensor) -> Tensor:
@@ -157,12 +173,10 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         conditioning: str = "film",
     ) -> None:
         super().__init__()
-        if depth < 1:
-            raise ValueError("depth must be at least 1")
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, not {conditioning!r}")
         self.depth = depth
-        widths = [base_channels * 2**level for level in range(depth + 1)]
+        widths = level_widths(base_channels, depth)
 
         self.query_encoder = QueryEncoder(in_channels, widths, embedding_dim, residual)
         film = embedding_dim if conditioning == "film" else None

@@ -222,6 +222,7 @@ def test_init_widens_a_narrower_model_to_the_same_masks(small_loop_library, tiny
         ({"base_channels": 4}, "another architecture"),
         ({"base_channels": 16, "residual": True}, "another architecture"),
         ({"base_channels": 12}, "base channels must be 1, 2, 4 or a multiple of 8"),
+        ({"depth": 0}, "depth must be at least 1"),
         ({"frequency_pool": 4}, "another architecture"),
         ({"resume": True}, "--init starts a new run"),
         ({"init": Path("no-such-run")}, "no-such-run: it has no model.safetensors"),
