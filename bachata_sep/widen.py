@@ -60,15 +60,17 @@ def widen_into(
         raise ValueError("the two models differ in more than their widths")
     with torch.no_grad():
         for name, module in wide.named_modules():
-            source = narrow_modules.get(name)
-            if source is None or type(source) is not type(module):
+            source = narrow_modules[name]
+            if type(source) is not type(module):
                 raise ValueError(f"the narrow model has no {type(module).__name__} {name!r}")
             for weight_name, weight in module.named_parameters(recurse=False):
                 old = getattr(source, weight_name)
                 axis = _fan_in_axis(module) if weight_name == "weight" else None
                 new = _widened(old, weight.shape, axis, factor)
                 if noise > 0 and new.shape != old.shape and new.numel() > 1:
-                    spread = new.std() if new.std() > 0 else new.abs().mean()
+                    spread = new.std()
+                    if spread == 0:
+                        spread = new.abs().mean()
                     new = new + noise * spread * torch.randn(
                         new.shape, generator=generator, dtype=new.dtype
                     ).to(new.device)
