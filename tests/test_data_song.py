@@ -11,6 +11,7 @@ import pytest
 from bachata_sep.audio import read_audio
 from bachata_sep.data.patterns import TEMPO_RANGE
 from bachata_sep.data.song import STEMS, render_song, save_song
+from bachata_sep.data.timbres import Timbre
 from bachata_sep.errors import BadInputError
 
 SEED = 11
@@ -123,3 +124,20 @@ def test_timbre_spread_changes_only_the_procedural_timbres(song):
 def test_a_timbre_spread_out_of_range_is_refused(spread):
     with pytest.raises(BadInputError, match="timbre spread must be between 0 and 0.5"):
         render_song(1, duration=6.0, timbre_spread=spread)
+
+
+def test_a_part_can_be_rendered_in_another_timbre(song):
+    fluid_guitar = Timbre("guitar", "fluidr3", "24")
+    swapped = render_song(SEED, "procedural", duration=14.0, timbres={"guitar": fluid_guitar})
+    assert swapped.annotations["timbres"]["guitar"] == "fluidr3/guitar/24"
+    # Same draws: the same arrangement and the other parts' timbres, another guitar.
+    for key in ("beats", "downbeats", "sections", "tempo_bpm"):
+        assert swapped.annotations[key] == song.annotations[key]
+    others = {p: t for p, t in song.annotations["timbres"].items() if p != "guitar"}
+    assert {p: t for p, t in swapped.annotations["timbres"].items() if p != "guitar"} == others
+    assert not np.allclose(swapped.stems["guitar"], song.stems["guitar"], atol=1e-3)
+
+
+def test_a_timbre_for_no_part_is_refused():
+    with pytest.raises(BadInputError, match="no part called drums"):
+        render_song(1, duration=6.0, timbres={"drums": Timbre("guitar", "fluidr3", "24")})

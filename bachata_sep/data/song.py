@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +144,7 @@ def render_song(
     tempo: float | None = None,
     timbre_spread: float = procedural.TIMBRE_SPREAD,
     extra_programs: bool = False,
+    timbres: Mapping[str, Timbre] | None = None,
 ) -> Song:
     """Render the song of ``seed``: same seed and source → the same audio, bit for bit.
 
@@ -151,6 +153,8 @@ def render_song(
     ``timbre_spread`` is how far each procedural preset's parameters are jittered (the
     draws are the same whatever it is, so only the procedural timbres change);
     ``extra_programs`` also draws the SoundFonts' variation programs (see ``timbres``).
+    ``timbres`` replaces the drawn timbres of the parts it names (the draws are made all
+    the same, so the arrangement stays that of the seed): one song in several timbres.
     """
     if duration is not None and duration < MIN_DURATION:
         raise BadInputError(f"a song must last at least {MIN_DURATION:g} s, not {duration:g} s")
@@ -158,8 +162,16 @@ def render_song(
         raise BadInputError(
             f"timbre spread must be between 0 and {MAX_TIMBRE_SPREAD:g}, not {timbre_spread:g}"
         )
+    unknown = sorted(set(timbres or {}) - set(PARTS))
+    if unknown:
+        raise BadInputError(
+            f"no part called {', '.join(unknown)}: the parts are {', '.join(PARTS)}"
+        )
     rng = np.random.default_rng(seed)
-    timbres = choose_timbres(rng, source, split_of_seed(seed), extra_programs)
+    timbres = {
+        **choose_timbres(rng, source, split_of_seed(seed), extra_programs),
+        **(timbres or {}),
+    }
     # Leave room for the lead-in (up to 1 s), a pickup of up to 3 beats and the last ring.
     bars_seconds = None if duration is None else duration - 1.0 - 3 * 60 / 110 - TAIL_SECONDS
     arrangement = arrange(rng, bars_seconds, tempo)
