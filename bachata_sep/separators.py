@@ -143,3 +143,54 @@ class OracleSeparator:
 
     def _clip(self, audio: np.ndarray, segment: Segment) -> np.ndarray:
         return universal_clip(excerpt(audio, segment.start, segment.end), self.spec)
+
+
+def check_shifts(shifts: int) -> None:
+    """Refuse a number of shifted passes that is not a whole number of 1 or more."""
+    if not isinstance(shifts, int) or shifts < 1:
+        raise BadInputError(f"shifts must be a whole number of passes, 1 or more, not {shifts}")
+
+
+def shift_offsets(shifts: int) -> list[int]:
+    """Frame offsets of ``shifts`` passes, nearest first: 0, +1, -1, +2, -2, ..."""
+    return [(-1) ** (index + 1) * ((index + 1) // 2) for index in range(shifts)]
+
+
+class ShiftedSeparator:
+    """Another separator run ``shifts`` times on every clip, each time shifted by whole
+    STFT frames (0, +1, -1, ...; the clip wraps around, as a bar of a loop does), its
+    masks shifted back and averaged: test-time augmentation, like demucs's ``--shifts``.
+
+    Why: the U-Net sees the clip on a grid 16 frames coarse at its bottleneck, so its mask
+    for a note depends a little on where the note falls on that grid; averaging smooths
+    that out. Three passes, measured on the 12 validation songs and on 8 songs of new
+    training seeds (aligned clips): bongo +0.46 / +0.37 dB SI-SDRi, güira +0.40 / +0.10,
+    bass +0.11 / +0.05, guitar -0.04 / -0.02, for three times the model time; reaching
+    ±2 frames (five passes) lost 0.38 dB on the guitar. It only makes sense for
+    separators whose masks come from the clips' heatmaps (the oracle reads true stems).
+    """
+
+    def __init__(self, separator: Separator, shifts: int) -> None:
+        check_shifts(shifts)
+        self.separator = separator
+        self.shifts = shifts
+        self.spec = separator.spec
+
+    def supports(self, instrument: str) -> bool:
+        return self.separator.supports(instrument)
+
+    def masks(
+        self, batch: ClipBatch, queries: Mapping[str, torch.Tensor | None]
+    ) -> dict[str, torch.Tensor]:
+        summed: dict[str, torch.Tensor] = {}
+        for offset in shift_offsets(self.shifts):
+            shifted = ClipBatch(
+                batch.magnitudes.roll(offset, dims=-1),
+                batch.heatmaps.roll(offset, dims=-1),
+                batch.segments,
+                batch.sample_rate,
+            )
+            for name, mask in self.separator.masks(shifted, queries).items():
+                back = mask.roll(-offset, dims=-1)
+                summed[name] = summed[name] + back if name in summed else back
+        return {name: mask / self.shifts for name, mask in summed.items()}

@@ -5,7 +5,13 @@ from conftest import synthetic_song
 
 from bachata_sep.clips import Segment
 from bachata_sep.errors import BadInputError
-from bachata_sep.separators import ClipBatch, IdentitySeparator, OracleSeparator
+from bachata_sep.separators import (
+    ClipBatch,
+    IdentitySeparator,
+    OracleSeparator,
+    ShiftedSeparator,
+    shift_offsets,
+)
 from bachata_sep.spec import ClipSpec
 
 
@@ -57,3 +63,58 @@ def test_baseline_masks_follow_their_bands():
     assert not masks["guira"][:, hz < 4000].any()
     assert not masks["bongo"][:, (hz < 150) | (hz >= 1500)].any()
     assert float(masks["guitar"].max()) <= 1.0 and not baseline.supports("maracas")
+
+
+class _HeatmapEcho:
+    """Masks that are the heatmaps themselves: a separator that moves with its input."""
+
+    spec = ClipSpec()
+
+    def supports(self, instrument: str) -> bool:
+        return True
+
+    def masks(self, batch, queries):
+        return {name: batch.heatmaps.clone() for name in queries}
+
+
+class _GridLocked:
+    """Masks of 1 on every 16th frame: an output fixed to a grid, whatever the input."""
+
+    spec = ClipSpec()
+
+    def supports(self, instrument: str) -> bool:
+        return True
+
+    def masks(self, batch, queries):
+        mask = torch.zeros_like(batch.heatmaps)
+        mask[..., ::16] = 1.0
+        return {name: mask for name in queries}
+
+
+def test_shift_offsets_are_nearest_first():
+    assert shift_offsets(1) == [0]
+    assert shift_offsets(5) == [0, 1, -1, 2, -2]
+
+
+def test_shifts_leave_a_separator_that_moves_with_its_input_unchanged():
+    batch = _batch(ClipSpec(), [Segment(0, 1000), Segment(1000, 2000)])
+    masks = ShiftedSeparator(_HeatmapEcho(), 3).masks(batch, {"bongo": None})
+    torch.testing.assert_close(masks["bongo"], batch.heatmaps)
+
+
+def test_shifts_average_what_is_fixed_to_a_grid():
+    batch = _batch(ClipSpec(), [Segment(0, 1000)])
+    single = ShiftedSeparator(_GridLocked(), 1).masks(batch, {"bongo": None})["bongo"]
+    averaged = ShiftedSeparator(_GridLocked(), 3).masks(batch, {"bongo": None})["bongo"]
+    torch.testing.assert_close(single, _GridLocked().masks(batch, {"bongo": None})["bongo"])
+    # Each grid frame's third goes back to it and to its two neighbours.
+    assert torch.allclose(averaged[..., 16], torch.tensor(1 / 3))
+    assert torch.allclose(averaged[..., 15], torch.tensor(1 / 3))
+    assert torch.allclose(averaged[..., 17], torch.tensor(1 / 3))
+    assert torch.allclose(averaged[..., 18], torch.tensor(0.0))
+
+
+@pytest.mark.parametrize("shifts", [0, -2, 1.5])
+def test_a_bad_number_of_shifts_is_refused(shifts):
+    with pytest.raises(BadInputError, match="shifts must be a whole number of passes, 1 or more"):
+        ShiftedSeparator(IdentitySeparator(), shifts)
