@@ -23,7 +23,7 @@ from .clips import Segment, bar_segments, crossfade_weights, excerpt
 from .errors import BadInputError
 from .pretrained import default_separator
 from .queries import query_heatmaps
-from .separators import ClipBatch, Separator
+from .separators import ClipBatch, Separator, ShiftedSeparator
 from .spec import INSTRUMENTS
 from .stretch import stretch_ratio
 from .transforms import (
@@ -69,6 +69,7 @@ def separate(
     grid: BeatGrid | None = None,
     batch_size: int = BATCH_SIZE,
     progress: bool = True,
+    shifts: int = 1,
 ) -> dict[str, np.ndarray]:
     """Separate ``instruments`` from a song; each stem has the input's rate, channels and
     length (``(channels, samples)``, or 1-D when a 1-D array was given).
@@ -77,10 +78,13 @@ def separate(
     replaces the separator's default query. Without ``separator`` the best available one
     is used: trained weights from the Hub or ``checkpoints/``, else identity
     (see :mod:`bachata_sep.pretrained`). ``grid`` takes beats already tracked for this
-    song (e.g. by :func:`track` for a display), so they are not tracked twice.
+    song (e.g. by :func:`track` for a display), so they are not tracked twice. ``shifts``
+    above 1 runs the separator that many times on every clip, shifted by a frame each way,
+    and averages the masks (:class:`~bachata_sep.separators.ShiftedSeparator`; 3 gains
+    the bongo about 0.4 dB for three times the model time).
     """
     song, queries, separator, was_1d = _prepare(
-        audio_or_path, sr, instruments, references, separator, tracker, grid
+        audio_or_path, sr, instruments, references, separator, tracker, grid, shifts
     )
     # The blocks cover every sample exactly once, so the stems need no zeroing.
     stems = {name: np.empty_like(song.samples) for name in queries}
@@ -100,6 +104,7 @@ def separate_blocks(
     grid: BeatGrid | None = None,
     batch_size: int = BATCH_SIZE,
     progress: bool = True,
+    shifts: int = 1,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """:func:`separate` piece by piece: ``(start sample, {instrument: (channels, n)
     block})`` in song order, each block final, together covering the song once.
@@ -109,7 +114,7 @@ def separate_blocks(
     call, before the first block.
     """
     song, queries, separator, _ = _prepare(
-        audio_or_path, sr, instruments, references, separator, tracker, grid
+        audio_or_path, sr, instruments, references, separator, tracker, grid, shifts
     )
     return _overlap_add(song, queries, separator, batch_size, progress)
 
@@ -122,11 +127,14 @@ def _prepare(
     separator: Separator | None,
     tracker: BeatTracker | None,
     grid: BeatGrid | None,
+    shifts: int,
 ) -> tuple[_Song, dict[str, torch.Tensor | None], Separator, bool]:
     """The song cut into bars, the queries, the separator and whether the song was 1-D;
     everything that can refuse the request happens here, before any separation."""
     samples, sample_rate, was_1d = as_audio(audio_or_path, sr)
     separator = separator or default_separator().separator
+    if shifts != 1:
+        separator = ShiftedSeparator(separator, shifts)
     tracker = tracker or LibrosaTracker()
     references = references or {}
     _check_request(samples, sample_rate, instruments, references, separator)

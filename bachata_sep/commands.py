@@ -19,6 +19,7 @@ from .audio import AudioWriter, output_subtype, read_audio
 from .cards import SETTINGS
 from .errors import BadInputError
 from .pretrained import CHECKPOINTS
+from .separators import ShiftedSeparator, check_shifts
 from .spec import INSTRUMENTS
 from .train import LOSSES, TrainConfig, train
 from .unet import CONDITIONINGS
@@ -54,6 +55,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="instrument models from DIR/<name>/ (e.g. ones you trained) instead of the "
         "default ($BACHATA_SEP_REPO_ID on the Hub, else the shipped checkpoints/)",
+    )
+    separate.add_argument(
+        "--shifts",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the models N times per clip, shifted a frame each way, and average: 3 "
+        "gains the bongo about 0.4 dB for 3 times the model time (default: 1)",
     )
     separate.set_defaults(run=run_separate)
 
@@ -167,6 +176,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--songs", type=int, default=6, help="test songs (default: 6)")
     evaluate.add_argument("--duration", type=float, default=30.0, help="seconds per song")
     evaluate.add_argument("--clips-only", action="store_true", help="skip the full-song runs")
+    evaluate.add_argument(
+        "--shifts", type=int, default=1, metavar="N", help="score with N shifted passes"
+    )
     evaluate.add_argument("--figure", type=Path, help="also save the heatmap figure (PNG)")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument(
@@ -187,6 +199,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_separate(args: argparse.Namespace) -> int:
     references = _parse_references(args.reference)
+    check_shifts(args.shifts)
     destinations = _destinations(args.inputs, args.out)
     separator = None
     if args.checkpoints is not None:
@@ -203,6 +216,7 @@ def run_separate(args: argparse.Namespace) -> int:
                 instruments=args.instruments,
                 references=references,
                 separator=separator,
+                shifts=args.shifts,
             )
             _save_stems(
                 destination,
@@ -257,11 +271,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .model import ModelSeparator
     from .plots import save_png
 
+    check_shifts(args.shifts)
+    if args.write_cards and args.shifts != 1:
+        raise BadInputError("model cards record the models as they run by default: drop --shifts")
     separator = ModelSeparator.from_folder(args.checkpoints)
-    report = evaluate(
-        separator, separator.instruments, args.songs, args.duration, not args.clips_only
-    )
+    scored = separator if args.shifts == 1 else ShiftedSeparator(separator, args.shifts)
+    report = evaluate(scored, separator.instruments, args.songs, args.duration, not args.clips_only)
     report["checkpoints"] = str(args.checkpoints)
+    report["shifts"] = args.shifts
     if args.figure:
         save_png(results_figure(separator, separator.instruments), args.figure)
     if args.write_cards:

@@ -85,6 +85,37 @@ def test_blocks_refuse_bad_input_before_the_first_block():
         bachata_sep.separate_blocks(np.zeros((2, 44100 * 10), dtype=np.float32), sr=44100)
 
 
+class _CountingSeparator(IdentitySeparator):
+    """The identity separator, counting the batches it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def masks(self, batch, queries):
+        self.calls += 1
+        return super().masks(batch, queries)
+
+
+def test_shifts_run_the_separator_that_many_times_per_batch():
+    mixture, _ = synthetic_song(22050, 2, bars=4)
+    counts = {}
+    for shifts in (1, 3):
+        separator = _CountingSeparator()
+        stems = bachata_sep.separate(
+            mixture, sr=22050, separator=separator, progress=False, shifts=shifts
+        )
+        counts[shifts] = separator.calls
+        np.testing.assert_allclose(stems["bass"], mixture, atol=1e-4)
+    assert counts[3] == 3 * counts[1] > 0
+
+
+def test_bad_shifts_are_refused_before_the_first_block():
+    mixture, _ = synthetic_song(22050, 2, bars=4)
+    with pytest.raises(BadInputError, match="shifts must be a whole number"):
+        bachata_sep.separate_blocks(mixture, sr=22050, separator=IdentitySeparator(), shifts=0)
+
+
 def test_separate_reads_paths(tmp_path):
     mixture, _ = synthetic_song(22050, 2, bars=4)
     path = tmp_path / "song.flac"

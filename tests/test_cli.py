@@ -197,6 +197,16 @@ def test_argument_errors(song_file, tmp_path):
     assert result.returncode == 2 and "both write" in result.stderr
 
 
+def test_bad_shifts_one_line_error_and_no_output(song_file, tmp_path):
+    out = tmp_path / "out"
+    result = _run("separate", str(song_file), "-o", str(out), "--shifts", "0")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "shifts must be a whole number of passes" in result.stderr
+    assert not out.exists()
+    result = _run("evaluate", "--shifts", "3", "--write-cards")
+    assert result.returncode == 2 and "drop --shifts" in result.stderr
+
+
 def test_beats_json_and_table(tmp_path):
     audio, beats, downbeats = percussion_track(126, 8, pickup_beats=2, intro_seconds=0.4)
     path = tmp_path / "drums.wav"
