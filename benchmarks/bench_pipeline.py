@@ -9,6 +9,7 @@ peak resident memory.
     python benchmarks/bench_pipeline.py --durations 180 600 [--json results.json]
     python benchmarks/bench_pipeline.py --separator identity   # the pipeline alone
     python benchmarks/bench_pipeline.py --durations 180 --peer htdemucs_6s
+    python benchmarks/bench_pipeline.py --durations 180 --shifts 3   # test-time augmentation
 
 ``--separator identity`` runs the same steps through the Python API with the identity
 separator (every stem is the mixture), which measures the pipeline without any model.
@@ -76,8 +77,9 @@ def commands(args: argparse.Namespace, song: Path, out: Path) -> dict[str, list[
         ours = [sys.executable, "-c", IDENTITY_RUN, str(song), str(out), args.instruments]
     else:
         ours = [sys.executable, "-m", "bachata_sep.cli", "separate", str(song), "-o", str(out)]
-        ours += ["--instruments", args.instruments]
-    runs = {args.separator: ours}
+        ours += ["--instruments", args.instruments, "--shifts", str(args.shifts)]
+    shifted = f" --shifts {args.shifts}" if args.shifts != 1 else ""
+    runs = {args.separator + shifted: ours}
     for peer in args.peer:
         command = [sys.executable, str(PEERS[peer]), str(song), str(out / f"peer-{peer}")]
         runs[f"{peer} (peer, random weights)"] = command
@@ -89,6 +91,7 @@ def main() -> None:
     parser.add_argument("--durations", type=float, nargs="+", default=[180.0, 600.0])
     parser.add_argument("--instruments", default="bongo,guira,bass,guitar")
     parser.add_argument("--separator", choices=("default", "identity"), default="default")
+    parser.add_argument("--shifts", type=int, default=1, help="passed to separate (default: 1)")
     parser.add_argument("--peer", choices=sorted(PEERS), action="append", default=[])
     parser.add_argument("--seed", type=int, default=SEED_RANGES["test"].start + 900)
     parser.add_argument("--json", type=Path)
