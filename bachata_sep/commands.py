@@ -121,6 +121,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bottleneck channels) (default: %(default)s)",
     )
     train.add_argument(
+        "--frequency-mixing",
+        action="store_true",
+        help="a fully connected layer across frequency after every U-Net block (TDF), so "
+        "the net sees an instrument's partials over the whole spectrum at once; with "
+        "--init from a model without it, it starts at zero and keeps that model's masks",
+    )
+    train.add_argument(
         "--loss",
         choices=LOSSES,
         default=defaults.loss,

@@ -60,11 +60,17 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
         self.spec = ClipSpec(**(spec or {}))
         self.frequency_pool = frequency_pool
         self.full_resolution_bins = full_resolution_bins
-        self.unet = ConditionedUNet(**(unet or {}))
+        self.unet = ConditionedUNet(**(unet or {}), height=self.pooled_bins)
 
     @property
     def instruments(self) -> tuple[str, ...]:
         return instrument_names(self.instrument)
+
+    @property
+    def pooled_bins(self) -> int:
+        """The U-Net's input height: the unpooled low bins plus the pooled rest."""
+        high = self.spec.n_bins - self.full_resolution_bins
+        return self.full_resolution_bins + -(-high // max(self.frequency_pool, 1))
 
     def pool(self, heatmaps: Tensor) -> Tensor:
         """The U-Net's input grid: low bins as they are, the rest average-pooled."""

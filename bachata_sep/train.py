@@ -99,6 +99,7 @@ class TrainConfig:
     full_resolution_bins: int = 64
     residual: bool = False
     conditioning: str = "film"
+    frequency_mixing: bool = False
     loss: str = "sdr"
     adversarial_weight: float = 0.0
     eq_db: float = 0.0
@@ -132,6 +133,7 @@ class TrainConfig:
                 "depth": self.depth,
                 "residual": self.residual,
                 "conditioning": self.conditioning,
+                "frequency_mixing": self.frequency_mixing,
             },
         }
 
@@ -365,6 +367,9 @@ def _load_initial_weights(model: InstrumentModel, folder: Path, seed: int) -> No
     if same_layout and _shapes(weights) == _shapes(model.state_dict()):
         model.load_state_dict(weights)
         return
+    if same_layout and _shapes(weights) == _shapes(_without_mixing(model.state_dict())):
+        model.load_state_dict(weights, strict=False)  # the new mixing branches start at zero
+        return
     factor = _widening_factor(trained, model)
     if same_layout and factor is not None:
         try:
@@ -387,6 +392,11 @@ def _widening_factor(narrow: InstrumentModel, wide: InstrumentModel) -> int | No
     if wide_base <= narrow_base or wide_base % narrow_base:
         return None
     return wide_base // narrow_base
+
+
+def _without_mixing(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights but the frequency-mixing branches: what a model without them has."""
+    return {name: tensor for name, tensor in weights.items() if not name.startswith("unet.mixers.")}
 
 
 def _shapes(weights: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:

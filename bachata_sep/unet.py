@@ -12,6 +12,8 @@ real test of the architecture.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
@@ -42,6 +44,12 @@ def level_widths(base_channels: int, depth: int) -> list[int]:
 def mean_and_max(features: Tensor) -> Tensor:
     """(B, C, H, W) -> (B, 2C): global mean and max, a summary independent of size and place."""
     return torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
+
+
+def _mixed(features: Tensor, mixers: Iterator[nn.Module]) -> Tensor:
+    """``features`` through the next frequency-mixing branch, if the U-Net has them."""
+    mixer = next(mixers, None)
+    return features if mixer is None else mixer(features)
 
 
 def _with_tiled(features: Tensor, vector: Tensor) -> Tensor:
@@ -135,6 +143,27 @@ class QueryEncoder(nn.Module):
         return self.project(mean_and_max(features))
 
 
+class FrequencyMixing(nn.Module):
+    """A fully connected layer across frequency, frame by frame and channel by channel,
+    added to a level's feature map (the TDF branch of KUIELab's TFC-TDF networks).
+
+    A 3x3 convolution sees a few neighbouring bins; a harmonic instrument is told apart by
+    the pattern of its partials over the whole spectrum, which this sees at once. The
+    output layer starts at zero, so a trained U-Net given these layers keeps its masks.
+    """
+
+    def __init__(self, height: int, bottleneck: int = 4) -> None:
+        super().__init__()
+        inner = max(height // bottleneck, 8)
+        self.down = nn.Linear(height, inner, bias=False)
+        self.up = nn.Linear(inner, height, bias=False)
+        nn.init.zeros_(self.up.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        along_frequency = x.transpose(-1, -2)
+        return x + self.up(F.relu(self.down(along_frequency))).transpose(-1, -2)
+
+
 CONDITIONINGS = ("film", "concat")
 
 
@@ -158,6 +187,9 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         conditioning: ``film`` (scale and shift every conditioned level's channels) or
             ``concat`` (the embedding, projected and tiled, as extra channels at the input
             and at the bottleneck; ``condition_encoder`` does not apply).
+        frequency_mixing: add a :class:`FrequencyMixing` branch after every block
+            (encoder, bottleneck, decoder); it needs ``height``.
+        height: the input's height (frequency bins), which the mixing layers are sized for.
     """
 
     def __init__(
@@ -171,10 +203,14 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         condition_encoder: bool = True,
         presence_head: bool = False,
         conditioning: str = "film",
+        frequency_mixing: bool = False,
+        height: int | None = None,
     ) -> None:
         super().__init__()
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, not {conditioning!r}")
+        if frequency_mixing and not height:
+            raise ValueError("frequency mixing needs the input's height")
         self.depth = depth
         widths = level_widths(base_channels, depth)
 
@@ -202,6 +238,14 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
             self.upsamplers.append(nn.ConvTranspose2d(widths[level + 1], widths[level], 2, 2))
             self.decoders.append(ConvBlock(2 * widths[level], widths[level], residual, film))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        # One mixing branch per block, in the order they run: encoders, bottleneck, decoders.
+        self.mixers: nn.ModuleList | None = None
+        if frequency_mixing:
+            padded = -(-height // 2**depth) * 2**depth
+            heights = [padded // 2**level for level in range(depth + 1)]
+            self.mixers = nn.ModuleList(
+                FrequencyMixing(h) for h in [*heights, *reversed(heights[:-1])]
+            )
         self.presence = nn.Linear(2 * widths[-1], out_channels) if presence_head else None
 
     def encode_query(self, query: Tensor) -> Tensor:
@@ -233,19 +277,20 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         if self.tile_input is not None:
             x = _with_tiled(x, self.tile_input(embedding))
 
+        mixers = iter(self.mixers if self.mixers is not None else [])
         skips: list[Tensor] = []
         for encoder in self.encoders:
-            x = encoder(x, embedding)
+            x = _mixed(encoder(x, embedding), mixers)
             skips.append(x)
             x = F.max_pool2d(x, 2)
         if self.tile_bottleneck is not None:
             x = _with_tiled(x, self.tile_bottleneck(embedding))
-        x = self.bottleneck(x, embedding)
+        x = _mixed(self.bottleneck(x, embedding), mixers)
         presence = None
         if self.presence is not None:
             presence = self.presence(mean_and_max(x))
         for upsample, decoder in zip(self.upsamplers, self.decoders, strict=True):
-            x = decoder(torch.cat([upsample(x), skips.pop()], dim=1), embedding)
+            x = _mixed(decoder(torch.cat([upsample(x), skips.pop()], dim=1), embedding), mixers)
         return self.head(x)[..., :height, :width], presence
 
     def forward(

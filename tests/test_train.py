@@ -216,6 +216,21 @@ def test_init_widens_a_narrower_model_to_the_same_masks(small_loop_library, tiny
     assert (wide_masks - narrow_masks).abs().max() < 0.05
 
 
+def test_init_adds_frequency_mixing_with_the_same_masks(small_loop_library, tiny_trained, tmp_path):
+    mixing = _unlearning_start(
+        "guitar", small_loop_library, tmp_path / "mixing", tiny_trained, frequency_mixing=True
+    )
+    train(mixing)
+    assert "--frequency-mixing" in mixing.command()
+    plain_model = InstrumentModel.from_pretrained(tiny_trained, strict=True).eval()
+    mixing_model = InstrumentModel.from_pretrained(mixing.out, strict=True).eval()
+    assert mixing_model.unet.mixers is not None and plain_model.unet.mixers is None
+    spec = plain_model.spec
+    mixture = torch.rand(2, spec.n_bins, spec.n_frames, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(mixing_model(mixture, mixture), plain_model(mixture, mixture))
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -224,6 +239,7 @@ def test_init_widens_a_narrower_model_to_the_same_masks(small_loop_library, tiny
         ({"base_channels": 12}, "base channels must be 1, 2, 4 or a multiple of 8"),
         ({"depth": 0}, "depth must be at least 1"),
         ({"frequency_pool": 4}, "another architecture"),
+        ({"frequency_mixing": True, "residual": True}, "another architecture"),
         ({"resume": True}, "--init starts a new run"),
         ({"init": Path("no-such-run")}, "no-such-run: it has no model.safetensors"),
     ],

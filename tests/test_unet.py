@@ -81,6 +81,33 @@ def test_exactly_one_of_query_and_embedding():
         model(mixture, mixture, model.encode_query(mixture))
 
 
+@pytest.mark.parametrize("shape", [(28, 28), (33, 7)])
+def test_frequency_mixing_starts_as_the_plain_unet_then_learns(shape):
+    torch.manual_seed(0)
+    plain = tiny_unet().eval()
+    for parameter in plain.parameters():  # FiLM starts as the identity; perturb it
+        torch.nn.init.normal_(parameter, std=0.3)
+    mixing = tiny_unet(frequency_mixing=True, height=shape[0]).eval()
+    loaded = mixing.load_state_dict(plain.state_dict(), strict=False)
+    assert not loaded.unexpected_keys
+    assert {key.split(".")[0] for key in loaded.missing_keys} == {"mixers"}
+    assert len(mixing.mixers) == 2 * mixing.depth + 1  # after every block
+    mixture, query = torch.rand(2, 1, *shape), torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(mixing(mixture, query), plain(mixture, query))
+    mixing(mixture, query).mean().backward()
+    assert all(mixer.up.weight.grad.abs().sum() > 0 for mixer in mixing.mixers)
+    with torch.no_grad():
+        for mixer in mixing.mixers:
+            mixer.up.weight.normal_(std=0.3)
+        assert (mixing(mixture, query) - plain(mixture, query)).abs().max() > 1e-3
+
+
+def test_frequency_mixing_needs_the_height():
+    with pytest.raises(ValueError, match="frequency mixing needs the input's height"):
+        tiny_unet(frequency_mixing=True)
+
+
 def test_save_and_load_round_trip_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     torch.manual_seed(0)
