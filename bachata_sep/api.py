@@ -23,7 +23,7 @@ from .clips import Segment, bar_segments, crossfade_weights, excerpt
 from .errors import BadInputError
 from .pretrained import default_separator
 from .queries import query_heatmaps
-from .separators import ClipBatch, Separator, ShiftedSeparator
+from .separators import ClipBatch, Separator, with_shifts
 from .spec import INSTRUMENTS
 from .stretch import stretch_ratio
 from .transforms import (
@@ -132,9 +132,7 @@ def _prepare(
     """The song cut into bars, the queries, the separator and whether the song was 1-D;
     everything that can refuse the request happens here, before any separation."""
     samples, sample_rate, was_1d = as_audio(audio_or_path, sr)
-    separator = separator or default_separator().separator
-    if shifts != 1:
-        separator = ShiftedSeparator(separator, shifts)
+    separator = with_shifts(separator or default_separator().separator, shifts)
     tracker = tracker or LibrosaTracker()
     references = references or {}
     _check_request(samples, sample_rate, instruments, references, separator)

@@ -19,7 +19,7 @@ from .audio import AudioWriter, output_subtype, read_audio
 from .cards import SETTINGS
 from .errors import BadInputError
 from .pretrained import CHECKPOINTS
-from .separators import ShiftedSeparator, check_shifts
+from .separators import check_shifts, with_shifts
 from .spec import INSTRUMENTS
 from .train import LOSSES, TrainConfig, train
 from .unet import CONDITIONINGS
@@ -282,8 +282,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.write_cards and args.shifts != 1:
         raise BadInputError("model cards record the models as they run by default: drop --shifts")
     separator = ModelSeparator.from_folder(args.checkpoints)
-    scored = separator if args.shifts == 1 else ShiftedSeparator(separator, args.shifts)
-    report = evaluate(scored, separator.instruments, args.songs, args.duration, not args.clips_only)
+    report = evaluate(
+        with_shifts(separator, args.shifts),
+        separator.instruments,
+        args.songs,
+        args.duration,
+        not args.clips_only,
+    )
     report["checkpoints"] = str(args.checkpoints)
     report["shifts"] = args.shifts
     if args.figure:

@@ -196,3 +196,8 @@ class ShiftedSeparator:
                 back = mask.roll(-offset, dims=-1)
                 summed[name] = summed[name] + back if name in summed else back
         return {name: mask / self.shifts for name, mask in summed.items()}
+
+
+def with_shifts(separator: Separator, shifts: int) -> Separator:
+    """``separator`` itself for one pass, else wrapped in a :class:`ShiftedSeparator`."""
+    return separator if shifts == 1 else ShiftedSeparator(separator, shifts)
