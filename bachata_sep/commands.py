@@ -128,6 +128,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--init from a model without it, it starts at zero and keeps that model's masks",
     )
     train.add_argument(
+        "--time-mixing",
+        action="store_true",
+        help="with --frequency-mixing, a fully connected layer across time too, so the net "
+        "sees a part's pattern over the whole clip at once; it starts at zero as well",
+    )
+    train.add_argument(
         "--loss",
         choices=LOSSES,
         default=defaults.loss,

@@ -60,7 +60,9 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
         self.spec = ClipSpec(**(spec or {}))
         self.frequency_pool = frequency_pool
         self.full_resolution_bins = full_resolution_bins
-        self.unet = ConditionedUNet(**(unet or {}), height=self.pooled_bins)
+        self.unet = ConditionedUNet(
+            **(unet or {}), height=self.pooled_bins, width=self.spec.n_frames
+        )
 
     @property
     def instruments(self) -> tuple[str, ...]:

@@ -100,6 +100,7 @@ class TrainConfig:
     residual: bool = False
     conditioning: str = "film"
     frequency_mixing: bool = False
+    time_mixing: bool = False
     loss: str = "sdr"
     adversarial_weight: float = 0.0
     eq_db: float = 0.0
@@ -134,6 +135,7 @@ class TrainConfig:
                 "residual": self.residual,
                 "conditioning": self.conditioning,
                 "frequency_mixing": self.frequency_mixing,
+                "time_mixing": self.time_mixing,
             },
         }
 
@@ -247,6 +249,10 @@ def train(config: TrainConfig) -> dict[str, float]:
         level_widths(config.base_channels, config.depth)
     except ValueError as error:
         raise BadInputError(str(error)) from None
+    if config.time_mixing and not config.frequency_mixing:
+        raise BadInputError(
+            "--time-mixing adds to the frequency-mixing layers: add --frequency-mixing"
+        )
     if config.eq_db < 0:
         raise BadInputError(f"EQ range must be 0 (off) or positive, not {config.eq_db} dB")
     if config.shift_ms < 0:
@@ -367,8 +373,8 @@ def _load_initial_weights(model: InstrumentModel, folder: Path, seed: int) -> No
     if same_layout and _shapes(weights) == _shapes(model.state_dict()):
         model.load_state_dict(weights)
         return
-    if same_layout and _shapes(weights) == _shapes(_without_mixing(model.state_dict())):
-        model.load_state_dict(weights, strict=False)  # the new mixing branches start at zero
+    if same_layout and _adds_only_mixing(_shapes(weights), _shapes(model.state_dict())):
+        model.load_state_dict(weights, strict=False)  # the new mixing layers start at zero
         return
     factor = _widening_factor(trained, model)
     if same_layout and factor is not None:
@@ -394,9 +400,12 @@ def _widening_factor(narrow: InstrumentModel, wide: InstrumentModel) -> int | No
     return wide_base // narrow_base
 
 
-def _without_mixing(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The weights but the frequency-mixing branches: what a model without them has."""
-    return {name: tensor for name, tensor in weights.items() if not name.startswith("unet.mixers.")}
+def _adds_only_mixing(trained: dict[str, tuple], new: dict[str, tuple]) -> bool:
+    """Whether ``new`` is ``trained``'s architecture plus mixing layers (frequency mixing
+    added, or time mixing added to it), which start at zero and so keep its masks."""
+    added = new.keys() - trained.keys()
+    kept = all(new.get(name) == shape for name, shape in trained.items())
+    return kept and bool(added) and all(name.startswith("unet.mixers.") for name in added)
 
 
 def _shapes(weights: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:

@@ -46,6 +46,12 @@ def mean_and_max(features: Tensor) -> Tensor:
     return torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
 
 
+def _level_sizes(size: int, depth: int) -> list[int]:
+    """An input axis's size at each level: padded to a multiple of 2**depth, then halved."""
+    padded = -(-size // 2**depth) * 2**depth
+    return [padded // 2**level for level in range(depth + 1)]
+
+
 def _mixed(features: Tensor, mixers: Iterator[nn.Module]) -> Tensor:
     """``features`` through the next frequency-mixing branch, if the U-Net has them."""
     mixer = next(mixers, None)
@@ -143,25 +149,37 @@ class QueryEncoder(nn.Module):
         return self.project(mean_and_max(features))
 
 
-class FrequencyMixing(nn.Module):
+class GlobalMixing(nn.Module):
     """A fully connected layer across frequency, frame by frame and channel by channel,
-    added to a level's feature map (the TDF branch of KUIELab's TFC-TDF networks).
+    added to a level's feature map (the TDF branch of KUIELab's TFC-TDF networks), and
+    with ``frames`` a second one across time, bin by bin.
 
-    A 3x3 convolution sees a few neighbouring bins; a harmonic instrument is told apart by
-    the pattern of its partials over the whole spectrum, which this sees at once. The
-    output layer starts at zero, so a trained U-Net given these layers keeps its masks.
+    A 3x3 convolution sees a few neighbouring bins and frames; a harmonic instrument is
+    told apart by the pattern of its partials over the whole spectrum, and a part by its
+    pattern over the whole 4-beat clip (it repeats within it), which these see at once.
+    Each output layer starts at zero, so a trained U-Net given these layers keeps its masks.
     """
 
-    def __init__(self, height: int, bottleneck: int = 4) -> None:
+    def __init__(self, height: int, frames: int | None = None, bottleneck: int = 4) -> None:
         super().__init__()
-        inner = max(height // bottleneck, 8)
-        self.down = nn.Linear(height, inner, bias=False)
-        self.up = nn.Linear(inner, height, bias=False)
-        nn.init.zeros_(self.up.weight)
+        self.down, self.up = _zero_start_pair(height, max(height // bottleneck, 8))
+        self.time_down = self.time_up = None
+        if frames:
+            self.time_down, self.time_up = _zero_start_pair(frames, max(frames // bottleneck, 8))
 
     def forward(self, x: Tensor) -> Tensor:
         along_frequency = x.transpose(-1, -2)
-        return x + self.up(F.relu(self.down(along_frequency))).transpose(-1, -2)
+        x = x + self.up(F.relu(self.down(along_frequency))).transpose(-1, -2)
+        if self.time_down is not None:
+            x = x + self.time_up(F.relu(self.time_down(x)))
+        return x
+
+
+def _zero_start_pair(size: int, inner: int) -> tuple[nn.Linear, nn.Linear]:
+    """Down and up projections whose sum starts at zero (the up one is all zeros)."""
+    down, up = nn.Linear(size, inner, bias=False), nn.Linear(inner, size, bias=False)
+    nn.init.zeros_(up.weight)
+    return down, up
 
 
 CONDITIONINGS = ("film", "concat")
@@ -187,9 +205,12 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         conditioning: ``film`` (scale and shift every conditioned level's channels) or
             ``concat`` (the embedding, projected and tiled, as extra channels at the input
             and at the bottleneck; ``condition_encoder`` does not apply).
-        frequency_mixing: add a :class:`FrequencyMixing` branch after every block
+        frequency_mixing: add a :class:`GlobalMixing` branch after every block
             (encoder, bottleneck, decoder); it needs ``height``.
+        time_mixing: give those branches their layer across time too; it needs
+            ``frequency_mixing`` and ``width``, and then inputs of exactly that width.
         height: the input's height (frequency bins), which the mixing layers are sized for.
+        width: the input's width (frames), which the time-mixing layers are sized for.
     """
 
     def __init__(
@@ -204,13 +225,17 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         presence_head: bool = False,
         conditioning: str = "film",
         frequency_mixing: bool = False,
+        time_mixing: bool = False,
         height: int | None = None,
+        width: int | None = None,
     ) -> None:
         super().__init__()
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, not {conditioning!r}")
         if frequency_mixing and not height:
             raise ValueError("frequency mixing needs the input's height")
+        if time_mixing and not (frequency_mixing and width):
+            raise ValueError("time mixing needs frequency mixing and the input's width")
         self.depth = depth
         widths = level_widths(base_channels, depth)
 
@@ -241,11 +266,10 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         # One mixing branch per block, in the order they run: encoders, bottleneck, decoders.
         self.mixers: nn.ModuleList | None = None
         if frequency_mixing:
-            padded = -(-height // 2**depth) * 2**depth
-            heights = [padded // 2**level for level in range(depth + 1)]
-            self.mixers = nn.ModuleList(
-                FrequencyMixing(h) for h in [*heights, *reversed(heights[:-1])]
-            )
+            heights = _level_sizes(height, depth)
+            frames = _level_sizes(width, depth) if time_mixing else [None] * (depth + 1)
+            order = [*range(depth + 1), *reversed(range(depth))]
+            self.mixers = nn.ModuleList(GlobalMixing(heights[i], frames[i]) for i in order)
         self.presence = nn.Linear(2 * widths[-1], out_channels) if presence_head else None
 
     def encode_query(self, query: Tensor) -> Tensor:

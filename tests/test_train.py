@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import si_sdr
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from bachata_sep.adversarial import ADVERSARY_FILE
 from bachata_sep.cards import METRICS_FILE
@@ -231,6 +231,37 @@ def test_init_adds_frequency_mixing_with_the_same_masks(small_loop_library, tiny
         torch.testing.assert_close(mixing_model(mixture, mixture), plain_model(mixture, mixture))
 
 
+def test_init_adds_time_mixing_to_frequency_mixing_with_the_same_masks(
+    small_loop_library, tiny_trained, tmp_path
+):
+    frequency = _unlearning_start(
+        "guitar", small_loop_library, tmp_path / "frequency", tiny_trained, frequency_mixing=True
+    )
+    train(frequency)
+    weights = load_file(frequency.out / "model.safetensors")  # trained mixing, not zeros
+    generator = torch.Generator().manual_seed(1)
+    for name in [name for name in weights if name.startswith("unet.mixers.")]:
+        weights[name] = 0.3 * torch.randn(weights[name].shape, generator=generator)
+    save_file(weights, frequency.out / "model.safetensors")
+    both = _unlearning_start(
+        "guitar",
+        small_loop_library,
+        tmp_path / "both",
+        frequency.out,
+        frequency_mixing=True,
+        time_mixing=True,
+    )
+    train(both)
+    assert "--frequency-mixing --time-mixing" in both.command()
+    frequency_model = InstrumentModel.from_pretrained(frequency.out, strict=True).eval()
+    both_model = InstrumentModel.from_pretrained(both.out, strict=True).eval()
+    assert both_model.unet.mixers[0].time_down is not None
+    spec = frequency_model.spec
+    mixture = torch.rand(2, spec.n_bins, spec.n_frames, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(both_model(mixture, mixture), frequency_model(mixture, mixture))
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -240,6 +271,7 @@ def test_init_adds_frequency_mixing_with_the_same_masks(small_loop_library, tiny
         ({"depth": 0}, "depth must be at least 1"),
         ({"frequency_pool": 4}, "another architecture"),
         ({"frequency_mixing": True, "residual": True}, "another architecture"),
+        ({"time_mixing": True}, "add --frequency-mixing"),
         ({"resume": True}, "--init starts a new run"),
         ({"init": Path("no-such-run")}, "no-such-run: it has no model.safetensors"),
     ],

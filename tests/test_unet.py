@@ -142,3 +142,29 @@ def test_presence_head_learns_from_the_query():
     _, presence = model.outputs(torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28))
     presence.sum().backward()
     assert model.bottleneck.film.project.weight.grad.abs().sum() > 0
+
+
+def test_time_mixing_starts_as_frequency_mixing_then_learns():
+    torch.manual_seed(0)
+    shape = (33, 20)
+    frequency = tiny_unet(frequency_mixing=True, height=shape[0]).eval()
+    for parameter in frequency.parameters():
+        torch.nn.init.normal_(parameter, std=0.3)
+    both = tiny_unet(frequency_mixing=True, time_mixing=True, height=shape[0], width=shape[1])
+    loaded = both.eval().load_state_dict(frequency.state_dict(), strict=False)
+    assert not loaded.unexpected_keys
+    assert {key.split(".")[-2] for key in loaded.missing_keys} == {"time_down", "time_up"}
+    # levels of 24, 12, 6 and 3 frames (20 padded to a multiple of 8), at least 8 inside
+    assert [mixer.time_down.in_features for mixer in both.mixers] == [24, 12, 6, 3, 6, 12, 24]
+    mixture, query = torch.rand(2, 1, *shape), torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(both(mixture, query), frequency(mixture, query))
+    both(mixture, query).mean().backward()
+    assert all(mixer.time_up.weight.grad.abs().sum() > 0 for mixer in both.mixers)
+
+
+def test_time_mixing_needs_frequency_mixing_and_the_width():
+    with pytest.raises(ValueError, match="time mixing needs frequency mixing"):
+        tiny_unet(time_mixing=True, width=20)
+    with pytest.raises(ValueError, match="time mixing needs frequency mixing"):
+        tiny_unet(frequency_mixing=True, time_mixing=True, height=33)
