@@ -53,7 +53,7 @@ def _level_sizes(size: int, depth: int) -> list[int]:
 
 
 def _mixed(features: Tensor, mixers: Iterator[nn.Module]) -> Tensor:
-    """``features`` through the next frequency-mixing branch, if the U-Net has them."""
+    """``features`` through the next mixing branch, if the U-Net has them."""
     mixer = next(mixers, None)
     return features if mixer is None else mixer(features)
 
@@ -176,7 +176,7 @@ class GlobalMixing(nn.Module):
 
 
 def _zero_start_pair(size: int, inner: int) -> tuple[nn.Linear, nn.Linear]:
-    """Down and up projections whose sum starts at zero (the up one is all zeros)."""
+    """A down and an up projection; the up one starts at zero, so the pair adds nothing at first."""
     down, up = nn.Linear(size, inner, bias=False), nn.Linear(inner, size, bias=False)
     nn.init.zeros_(up.weight)
     return down, up
