@@ -154,7 +154,7 @@ def test_time_mixing_starts_as_frequency_mixing_then_learns():
     loaded = both.eval().load_state_dict(frequency.state_dict(), strict=False)
     assert not loaded.unexpected_keys
     assert {key.split(".")[-2] for key in loaded.missing_keys} == {"time_down", "time_up"}
-    # levels of 24, 12, 6 and 3 frames (20 padded to a multiple of 8), at least 8 inside
+    # levels of 24, 12, 6 and 3 frames (20 padded to a multiple of 8), encoders then decoders
     assert [mixer.time_down.in_features for mixer in both.mixers] == [24, 12, 6, 3, 6, 12, 24]
     mixture, query = torch.rand(2, 1, *shape), torch.rand(2, 1, 28, 28)
     with torch.no_grad():
