@@ -21,7 +21,7 @@ from .errors import BadInputError
 from .pretrained import CHECKPOINTS
 from .separators import check_shifts, with_shifts
 from .spec import INSTRUMENTS
-from .train import LOSSES, TrainConfig, train
+from .train import KEEPS, LOSSES, TrainConfig, train
 from .unet import CONDITIONINGS
 
 # The committed models' tests may score this much below the quick check in their card.
@@ -170,6 +170,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="share of training items whose query is another loop of the target's own "
         "song (its timbre) rather than of another song (default: %(default)s)",
     )
+    train.add_argument(
+        "--keep",
+        choices=KEEPS,
+        default=defaults.keep,
+        help="the weights written to DIR/model.safetensors: the best-validated step's, or "
+        "the last step's (the end of the schedule, for a stage to fine-tune further from) "
+        "(default: %(default)s)",
+    )
     train.add_argument("--resume", action="store_true", help="continue from DIR's last state")
     train.add_argument(
         "--init",
@@ -177,7 +185,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FOLDER",
         help="start from the trained weights in FOLDER (same architecture, any instrument; "
         "or a --base-channels that is a multiple of FOLDER's: its model widened, same "
-        "output) with a fresh optimizer and schedule: fine tuning",
+        "output; or another --frequency-pool / --full-resolution-bins: its model moved onto "
+        "that frequency grid) with a fresh optimizer and schedule: fine tuning",
     )
     train.set_defaults(run=run_train)
 

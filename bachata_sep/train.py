@@ -46,6 +46,7 @@ from .errors import BadInputError
 from .metrics import sdr, si_sdr
 from .model import InstrumentModel
 from .pretrained import instrument_names, load_weights, reference_clip
+from .regrid import regrid_into
 from .spec import ClipSpec
 from .training import (
     LOG_FILE,
@@ -72,6 +73,8 @@ LOG_COLUMNS = (
 )
 REFERENCE_BARS = 4
 LOSSES = ("l1", "sdr", "si-sdr")
+KEEPS = ("best", "last")
+"""Which weights ``model.safetensors`` holds: the best-validated step's, or the last one's."""
 # An absent target's estimate should be silence; below this level (relative to the
 # mixture) it counts as silent, so the loss does not chase ever quieter leftovers.
 ABSENT_FLOOR = 1e-3
@@ -102,6 +105,7 @@ class TrainConfig:
     frequency_mixing: bool = False
     time_mixing: bool = False
     loss: str = "sdr"
+    keep: str = "best"
     adversarial_weight: float = 0.0
     eq_db: float = 0.0
     shift_ms: float = 0.0
@@ -233,12 +237,15 @@ def validate(model: InstrumentModel, items: dict[str, torch.Tensor], spec: ClipS
 
 
 def train(config: TrainConfig) -> dict[str, float]:
-    """Run (or resume) training; returns the best validation scores (on the main process;
-    other ``torchrun`` processes return an empty dict)."""
+    """Run (or resume) training; returns the validation scores of the weights it keeps
+    (``keep``: the best-validated step's or the last step's) on the main process; other
+    ``torchrun`` processes return an empty dict."""
     if not config.instruments:
         raise BadInputError("name the instrument to train (or several, separated by commas)")
     if config.loss not in LOSSES:
         raise BadInputError(f"unknown loss {config.loss!r}: use {' or '.join(LOSSES)}")
+    if config.keep not in KEEPS:
+        raise BadInputError(f"--keep must be {' or '.join(KEEPS)}, not {config.keep!r}")
     if config.resume and config.init is not None:
         raise BadInputError("--init starts a new run from trained weights, --resume continues one")
     if config.adversarial_weight < 0:
@@ -297,6 +304,7 @@ def train(config: TrainConfig) -> dict[str, float]:
             load_state(config.out, adversary.discriminator, adversary.optimizer, ADVERSARY_FILE)
     elif distributed.is_main and (config.out / LOG_FILE).exists():
         (config.out / LOG_FILE).unlink()
+    kept = best  # the scores of the weights in model.safetensors, until this run saves some
     trained = DistributedDataParallel(model) if distributed.world_size > 1 else model
     began = time.monotonic() - elapsed
     share = config.batch_size // distributed.world_size
@@ -337,14 +345,12 @@ def train(config: TrainConfig) -> dict[str, float]:
                 "elapsed_s": time.monotonic() - began,
             }
             append_log(config.out, row, LOG_COLUMNS)
-            if scores["val_si_sdri_db"] > best["val_si_sdri_db"]:
-                best = {key: float(value) for key, value in row.items()}
-                model.save_pretrained(config.out)
-                for instrument in config.instruments:
-                    save_reference(
-                        config.out, library, instrument, spec, len(config.instruments) > 1
-                    )
-                update_metrics(config.out, training=_training_facts(config, model, library, best))
+            figures = {key: float(value) for key, value in row.items()}
+            if figures["val_si_sdri_db"] > best["val_si_sdri_db"]:
+                best = figures
+            if (config.keep == "best" and best is figures) or (config.keep == "last" and last):
+                kept = figures
+                _save_weights(config, model, library, spec, kept)
             save_state(config.out, model, optimizer, step + 1, best, row["elapsed_s"])
             if adversary is not None:
                 save_state(
@@ -357,13 +363,24 @@ def train(config: TrainConfig) -> dict[str, float]:
                     ADVERSARY_FILE,
                 )
     finish_distributed(distributed)
-    return best if distributed.is_main else {}
+    return kept if distributed.is_main else {}
+
+
+def _save_weights(
+    config: TrainConfig, model: InstrumentModel, library, spec: ClipSpec, kept: dict[str, float]
+) -> None:
+    """The model folder a user loads: weights, default queries and the card's training facts."""
+    model.save_pretrained(config.out)
+    for instrument in config.instruments:
+        save_reference(config.out, library, instrument, spec, len(config.instruments) > 1)
+    update_metrics(config.out, training=_training_facts(config, model, library, kept))
 
 
 def _load_initial_weights(model: InstrumentModel, folder: Path, seed: int) -> None:
     """Start from a trained model's weights (``--init``; it may be another instrument's):
     the same architecture and clip format are required, or the same but for a base width
-    that is a multiple of the trained one (the trained model widened, see ``widen``)."""
+    that is a multiple of the trained one (the trained model widened, see ``widen``), or
+    for the frequency grid (the trained model moved onto it, see ``regrid``)."""
     if not (folder / "model.safetensors").is_file():
         raise BadInputError(f"cannot start from {folder}: it has no model.safetensors")
     trained = load_weights(InstrumentModel, folder)
@@ -380,6 +397,12 @@ def _load_initial_weights(model: InstrumentModel, folder: Path, seed: int) -> No
     if same_layout and factor is not None:
         try:
             widen_into(trained, model, factor, generator=torch.Generator().manual_seed(seed))
+            return
+        except ValueError:
+            pass  # another architecture: said below
+    if not same_layout:
+        try:
+            regrid_into(trained, model)
             return
         except ValueError:
             pass  # another architecture: said below
@@ -433,9 +456,10 @@ def _architecture(model_config: dict) -> dict:
 
 
 def _training_facts(
-    config: TrainConfig, model: InstrumentModel, library, best: dict[str, float]
+    config: TrainConfig, model: InstrumentModel, library, kept: dict[str, float]
 ) -> dict:
-    """What the model card says about training: data, command, size, best validation."""
+    """What the model card says about training: data, command, size, and the validation
+    of the weights kept."""
     loops = sum(len(library.select(instrument=name, split="train")) for name in config.instruments)
     parameters = sum(p.numel() for p in model.parameters())
     names = " and ".join(config.instruments)
@@ -450,9 +474,9 @@ def _training_facts(
         "model": json.dumps(_architecture(config.model_config())),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"
         + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
-        "wall_s": round(best["elapsed_s"]),
-        "step": int(best["step"]),
-        "val_si_sdri_db": round(best["val_si_sdri_db"], 2),
+        "wall_s": round(kept["elapsed_s"]),
+        "step": int(kept["step"]),
+        "val_si_sdri_db": round(kept["val_si_sdri_db"], 2),
     }
 
 

@@ -46,10 +46,16 @@ def mean_and_max(features: Tensor) -> Tensor:
     return torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
 
 
-def _level_sizes(size: int, depth: int) -> list[int]:
+def level_sizes(size: int, depth: int) -> list[int]:
     """An input axis's size at each level: padded to a multiple of 2**depth, then halved."""
     padded = -(-size // 2**depth) * 2**depth
     return [padded // 2**level for level in range(depth + 1)]
+
+
+def mixer_levels(depth: int) -> list[int]:
+    """The level of each mixing branch, in the order the blocks run: encoders, bottleneck,
+    decoders."""
+    return [*range(depth + 1), *reversed(range(depth))]
 
 
 def _mixed(features: Tensor, mixers: Iterator[nn.Module]) -> Tensor:
@@ -266,10 +272,11 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         # One mixing branch per block, in the order they run: encoders, bottleneck, decoders.
         self.mixers: nn.ModuleList | None = None
         if frequency_mixing:
-            heights = _level_sizes(height, depth)
-            frames = _level_sizes(width, depth) if time_mixing else [None] * (depth + 1)
-            order = [*range(depth + 1), *reversed(range(depth))]
-            self.mixers = nn.ModuleList(GlobalMixing(heights[i], frames[i]) for i in order)
+            heights = level_sizes(height, depth)
+            frames = level_sizes(width, depth) if time_mixing else [None] * (depth + 1)
+            self.mixers = nn.ModuleList(
+                GlobalMixing(heights[level], frames[level]) for level in mixer_levels(depth)
+            )
         self.presence = nn.Linear(2 * widths[-1], out_channels) if presence_head else None
 
     def encode_query(self, query: Tensor) -> Tensor:

@@ -53,6 +53,22 @@ def test_tiny_model_learns_and_resumes(small_loop_library, tmp_path):
     assert [row["step"] for row in _log(tmp_path)] == [10, 20, 30, 40]
 
 
+def test_keep_last_saves_the_last_steps_weights(small_loop_library, tmp_path):
+    config = TrainConfig(
+        instrument="bass", library=small_loop_library, out=tmp_path, **LEARNS, **TINY
+    )
+    train(config)
+    # Ten more steps that cannot learn validate no better than before: only --keep last
+    # writes their weights, and the card's figures then describe them.
+    config.steps, config.resume, config.learning_rate, config.keep = 40, True, 0.0, "last"
+    kept = train(config)
+    facts = json.loads((tmp_path / METRICS_FILE).read_text())["training"]
+    assert kept["step"] == facts["step"] == 40
+    assert "--keep last" in facts["command"]
+    weights, state = load_file(tmp_path / "model.safetensors"), load_file(tmp_path / STATE_FILE)
+    assert all(torch.equal(weights[name], state[f"model.{name}"]) for name in weights)
+
+
 def _quick(instrument: str, library, out, validation_size: int = 4) -> TrainConfig:
     """Four steps and one validation: enough to write a complete model folder."""
     return TrainConfig(
@@ -262,6 +278,29 @@ def test_init_adds_time_mixing_to_frequency_mixing_with_the_same_masks(
         torch.testing.assert_close(both_model(mixture, mixture), frequency_model(mixture, mixture))
 
 
+def test_init_moves_a_model_onto_another_frequency_grid(small_loop_library, tmp_path):
+    mixing = _unlearning_start(
+        "guitar", small_loop_library, tmp_path / "mixing", None, frequency_mixing=True
+    )
+    train(mixing)
+    finer = _unlearning_start(
+        "guitar",
+        small_loop_library,
+        tmp_path / "finer",
+        mixing.out,
+        frequency_mixing=True,
+        full_resolution_bins=128,  # the default is 64
+    )
+    train(finer)
+    assert "--full-resolution-bins 128" in finer.command()
+    before = load_file(mixing.out / "model.safetensors")
+    after = load_file(finer.out / "model.safetensors")
+    assert before.keys() == after.keys()
+    resized = [name for name in before if before[name].shape != after[name].shape]
+    assert resized and all(name.endswith((".down.weight", ".up.weight")) for name in resized)
+    assert all(torch.equal(before[name], after[name]) for name in before if name not in resized)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -269,7 +308,8 @@ def test_init_adds_time_mixing_to_frequency_mixing_with_the_same_masks(
         ({"base_channels": 16, "residual": True}, "another architecture"),
         ({"base_channels": 12}, "base channels must be 1, 2, 4 or a multiple of 8"),
         ({"depth": 0}, "depth must be at least 1"),
-        ({"frequency_pool": 4}, "another architecture"),
+        ({"frequency_pool": 4, "residual": True}, "another architecture"),
+        ({"keep": "first"}, "--keep must be best or last, not 'first'"),
         ({"frequency_mixing": True, "residual": True}, "another architecture"),
         ({"time_mixing": True}, "add --frequency-mixing"),
         ({"resume": True}, "--init starts a new run"),
