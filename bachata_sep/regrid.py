@@ -2,13 +2,14 @@
 ``--frequency-pool`` / ``--full-resolution-bins``).
 
 Why: the guitar's mask is bounded by its grid (pooling the bins above 1.4 kHz costs its
-oracle 0.9 dB), and retraining from scratch takes hours on two CPU cores. The U-Net's
-convolutions and time mixing do not depend on the number of frequency rows, so they carry
-over as they are. Only the frequency-mixing layers are sized for the rows: each new row
-takes over the weights of the old row at the same frequency, and the weights that read a
-row are divided among the new rows that share it, so an input that is constant over
-those rows gives each of them the old row's output. Extra hidden units of a wider mixing
-branch start reading at random and writing zero, as a new mixing layer does.
+oracle 0.9 dB on the validation songs), and retraining from scratch takes hours on two CPU
+cores. The U-Net's convolutions and time mixing do not depend on the number of frequency
+rows, so they carry over as they are. Only the frequency-mixing layers are sized for the
+rows: each new row takes over the weights of the old row at the same frequency, and the
+weights that read a row are divided among the new rows that share it, so an input that
+is constant over those rows gives each of them the old row's output. Extra hidden units
+of a wider mixing branch start reading at random and writing zero, as a new mixing
+layer does.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def matching_rows(trained: InstrumentModel, model: InstrumentModel, level: int) 
 
 
 def regrid_mixing(trained: GlobalMixing, new: GlobalMixing, rows: Tensor) -> None:
-    """Overwrite ``new``'s weights with ``trained``'s, new row ``j`` standing for old row
-    ``rows[j]``; the time-mixing layers, sized by frames, are copied as they are."""
+    """Overwrite ``new``'s frequency-mixing weights with ``trained``'s, new row ``j``
+    standing for old row ``rows[j]`` (its time mixing, sized by frames, is left alone)."""
     with torch.no_grad():
         old_down, old_up = trained.down.weight, trained.up.weight
         hidden = min(old_down.shape[0], new.down.weight.shape[0])
@@ -54,9 +55,6 @@ def regrid_mixing(trained: GlobalMixing, new: GlobalMixing, rows: Tensor) -> Non
         new.down.weight[:hidden] = (old_down[:, rows] / shares[rows])[:hidden]
         new.up.weight.zero_()
         new.up.weight[:, :hidden] = old_up[rows, :hidden]
-        if trained.time_down is not None and new.time_down is not None:
-            new.time_down.load_state_dict(trained.time_down.state_dict())
-            new.time_up.load_state_dict(trained.time_up.state_dict())
 
 
 def regrid_into(trained: InstrumentModel, model: InstrumentModel) -> None:
