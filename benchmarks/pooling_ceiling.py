@@ -24,7 +24,12 @@ from bachata_sep.model import InstrumentModel
 from bachata_sep.separators import ClipBatch, OracleSeparator
 from bachata_sep.spec import INSTRUMENTS
 
-LAYOUTS = {"pool 2": (2, 0), "pool 4": (4, 0), "64 bins + pool 4": (4, 64)}
+LAYOUTS = {
+    "pool 2": (2, 0),
+    "pool 4": (4, 0),
+    "64 bins + pool 4": (4, 64),
+    "128 bins + pool 4": (4, 128),
+}
 """Name -> (frequency_pool, full_resolution_bins)."""
 
 
