@@ -346,9 +346,10 @@ def train(config: TrainConfig) -> dict[str, float]:
             }
             append_log(config.out, row, LOG_COLUMNS)
             figures = {key: float(value) for key, value in row.items()}
-            if figures["val_si_sdri_db"] > best["val_si_sdri_db"]:
+            improved = figures["val_si_sdri_db"] > best["val_si_sdri_db"]
+            if improved:
                 best = figures
-            if (config.keep == "best" and best is figures) or (config.keep == "last" and last):
+            if improved if config.keep == "best" else last:
                 kept = figures
                 _save_weights(config, model, library, spec, kept)
             save_state(config.out, model, optimizer, step + 1, best, row["elapsed_s"])
