@@ -14,8 +14,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Protocol
 
-import librosa
 import numpy as np
+
+from . import analysis
 
 ANALYSIS_RATE = 22050
 HOP_LENGTH = 256
@@ -99,7 +100,7 @@ def tempo_and_clarity(
     longest = int(frame_rate * 60 / MIN_BPM)
     if len(envelope) <= longest or not envelope.any():
         return start_bpm, 0.0
-    correlation = librosa.autocorrelate(envelope, max_size=longest + 2)
+    correlation = analysis.autocorrelate(envelope, max_size=longest + 2)
     correlation = correlation / correlation[0]
     lags = np.arange(int(frame_rate * 60 / MAX_BPM), longest + 1)
     bpm = 60 * frame_rate / lags
@@ -112,7 +113,7 @@ def tempo_and_clarity(
     )
 
 
-class LibrosaTracker:
+class ConstantTempoTracker:
     """A strictly periodic beat grid fitted to the whole song, and its bar position."""
 
     def __init__(self, start_bpm: float = FALLBACK_BPM) -> None:
@@ -132,7 +133,7 @@ class LibrosaTracker:
         """The sounding half-beats of the grid (seconds) and the bar evidence at each
         (see ``half_beat_features``); raises ``PulselessError`` for music without a beat."""
         features = spectral_features(analysis_signal(mono, sample_rate))
-        onset_envelope = librosa.onset.onset_strength(S=features.mel_db, sr=ANALYSIS_RATE)
+        onset_envelope = analysis.onset_strength(features.mel_db)
         tempo, clarity = tempo_and_clarity(onset_envelope, FRAME_RATE, self.start_bpm)
         if clarity < MIN_PULSE_CLARITY:
             raise PulselessError("no steady pulse found")
@@ -152,12 +153,7 @@ class PulselessError(Exception):
 
 def analysis_signal(mono: np.ndarray, sample_rate: int) -> np.ndarray:
     """The signal at the analysis rate, after a lead-in of silence."""
-    signal = librosa.resample(
-        mono.astype(np.float32, copy=False),
-        orig_sr=sample_rate,
-        target_sr=ANALYSIS_RATE,
-        res_type="soxr_hq",
-    )
+    signal = analysis.resample(mono.astype(np.float32, copy=False), sample_rate, ANALYSIS_RATE)
     return np.pad(signal, (int(LEAD_IN_SECONDS * ANALYSIS_RATE), 0))
 
 
@@ -174,18 +170,18 @@ def spectral_features(signal: np.ndarray, chunk_frames: int = 4096) -> SpectralF
     song never holds its whole spectrogram in memory."""
     padded = np.pad(signal, N_FFT // 2)
     n_frames = 1 + len(signal) // HOP_LENGTH
-    mel_basis = librosa.filters.mel(sr=ANALYSIS_RATE, n_fft=N_FFT, n_mels=N_MELS)
-    chroma_basis = librosa.filters.chroma(sr=ANALYSIS_RATE, n_fft=N_FFT, tuning=0.0)
-    chroma_basis[:, librosa.fft_frequencies(sr=ANALYSIS_RATE, n_fft=N_FFT) < CHROMA_MIN_HZ] = 0
+    mel_basis = analysis.mel_filters(ANALYSIS_RATE, N_FFT, N_MELS)
+    chroma_basis = analysis.chroma_filters(ANALYSIS_RATE, N_FFT)
+    chroma_basis[:, analysis.fft_frequencies(ANALYSIS_RATE, N_FFT) < CHROMA_MIN_HZ] = 0
     mel, chroma = [], []
     for first in range(0, n_frames, chunk_frames):
         last = min(first + chunk_frames, n_frames)
         chunk = padded[first * HOP_LENGTH : (last - 1) * HOP_LENGTH + N_FFT]
-        power = np.abs(librosa.stft(chunk, n_fft=N_FFT, hop_length=HOP_LENGTH, center=False)) ** 2
+        power = analysis.power_spectrogram(chunk, N_FFT, HOP_LENGTH)
         mel.append(mel_basis @ power)
-        chroma.append(librosa.util.normalize(chroma_basis @ power, norm=np.inf, axis=0))
+        chroma.append(analysis.normalize_columns(chroma_basis @ power))
     return SpectralFeatures(
-        mel_db=librosa.power_to_db(np.concatenate(mel, axis=1)),
+        mel_db=analysis.power_to_db(np.concatenate(mel, axis=1)),
         chroma=np.concatenate(chroma, axis=1),
     )
 
@@ -280,7 +276,7 @@ def _strength_at(curve: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def power_rise(mel_db: np.ndarray) -> np.ndarray:
     """Frame-to-frame rise of each mel band's power: how loud each new note is."""
-    power = librosa.db_to_power(mel_db)
+    power = analysis.db_to_power(mel_db)
     return np.maximum(0.0, np.diff(power, axis=1, prepend=power[:, :1]))
 
 
@@ -301,7 +297,7 @@ def half_beat_features(
     played: accents, not merely onsets, mark the beat and the bar. Their cube root (as
     loudness grows) keeps a few very loud hits from outweighing the rest.
     """
-    mel_frequencies = librosa.mel_frequencies(n_mels=N_MELS, fmax=ANALYSIS_RATE / 2)
+    mel_frequencies = analysis.mel_frequencies(N_MELS, fmax=ANALYSIS_RATE / 2)
     rows = []
     for low, high in zip(BAND_EDGES_HZ[:-1], BAND_EDGES_HZ[1:], strict=True):
         band = rise[(mel_frequencies >= low) & (mel_frequencies < high)].sum(axis=0)

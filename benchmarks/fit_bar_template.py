@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 
-from bachata_sep.beat_tracking import HALF_BEATS_PER_BAR, LibrosaTracker, bar_profile
+from bachata_sep.beat_tracking import HALF_BEATS_PER_BAR, ConstantTempoTracker, bar_profile
 from bachata_sep.data.song import render_song
 from bachata_sep.data.timbres import SEED_RANGES
 
@@ -32,7 +32,9 @@ def aligned_profile(index: int) -> tuple[int, np.ndarray | None]:
     """The song's bar profile with its downbeat in column 0 (None when the grid is off)."""
     seed = FIRST_SEED + index
     song = render_song(seed, SOURCES[index % len(SOURCES)], None, 110 + 50 * (index * GOLDEN % 1))
-    half_beats, evidence = LibrosaTracker().half_beats(song.mixture.mean(axis=0), song.sample_rate)
+    half_beats, evidence = ConstantTempoTracker().half_beats(
+        song.mixture.mean(axis=0), song.sample_rate
+    )
     downbeats = np.asarray(song.annotations["downbeats"])
     nearest = np.abs(half_beats[:, None] - downbeats[None]).argmin(axis=0)
     if np.median(np.abs(half_beats[nearest] - downbeats)) > MAX_GRID_ERROR_SECONDS:

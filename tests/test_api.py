@@ -8,7 +8,7 @@ import soundfile as sf
 from conftest import percussion_track, si_sdr, synthetic_song
 
 import bachata_sep
-from bachata_sep.beat_tracking import BeatTrackingWarning, LibrosaTracker
+from bachata_sep.beat_tracking import BeatTrackingWarning, ConstantTempoTracker
 from bachata_sep.errors import BadInputError
 from bachata_sep.queries import query_heatmaps
 from bachata_sep.separators import IdentitySeparator, OracleSeparator
@@ -126,7 +126,7 @@ def test_separate_reads_paths(tmp_path):
 
 def test_a_given_grid_is_used_instead_of_tracking_the_song_again():
     mixture, _ = synthetic_song(22050, 1, bars=4)
-    grid = LibrosaTracker()(mixture[0], 22050)
+    grid = ConstantTempoTracker()(mixture[0], 22050)
 
     def no_tracking(mono, rate):
         raise AssertionError("the song was tracked again")
@@ -191,14 +191,18 @@ def test_requests_the_separator_cannot_serve_are_refused():
 def test_reference_clips_become_query_heatmaps():
     mixture, stems = synthetic_song(22050, 1, bars=6)
     separator = IdentitySeparator()
-    queries = query_heatmaps(stems["bongo"], 22050, separator.spec, LibrosaTracker())
+    queries = query_heatmaps(stems["bongo"], 22050, separator.spec, ConstantTempoTracker())
     spec = separator.spec
     assert queries.shape[1:] == (spec.n_bins, spec.n_frames) and 1 <= queries.shape[0] <= 8
     with pytest.warns(BeatTrackingWarning):
-        short = query_heatmaps(stems["bass"][:, :20000], 22050, separator.spec, LibrosaTracker())
+        short = query_heatmaps(
+            stems["bass"][:, :20000], 22050, separator.spec, ConstantTempoTracker()
+        )
     assert short.shape[0] == 1
     with pytest.raises(BadInputError, match="silent"):
-        query_heatmaps(np.zeros(40000, dtype=np.float32), 22050, separator.spec, LibrosaTracker())
+        query_heatmaps(
+            np.zeros(40000, dtype=np.float32), 22050, separator.spec, ConstantTempoTracker()
+        )
 
 
 @pytest.mark.slow

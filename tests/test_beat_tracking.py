@@ -10,7 +10,7 @@ from bachata_sep.beat_tracking import (
     FRAME_RATE,
     HALF_BEATS_PER_BAR,
     BeatTrackingWarning,
-    LibrosaTracker,
+    ConstantTempoTracker,
     bar_position,
     fixed_grid,
     periodic_grid,
@@ -25,7 +25,7 @@ from bachata_sep.data.song import render_song
 )
 def test_downbeats_after_intro_and_pickup(bpm, pickup_beats, intro_seconds):
     audio, beats, downbeats = percussion_track(bpm, 8, pickup_beats, intro_seconds, seed=bpm)
-    grid = LibrosaTracker()(audio, 22050)
+    grid = ConstantTempoTracker()(audio, 22050)
     assert not grid.fallback
     assert mir_eval.beat.f_measure(beats, grid.beats) >= 0.95
     assert mir_eval.beat.f_measure(downbeats, grid.downbeats) >= 0.95
@@ -43,7 +43,7 @@ def test_downbeats_after_intro_and_pickup(bpm, pickup_beats, intro_seconds):
 )
 def test_pulseless_input_falls_back_to_a_grid_with_a_warning(signal):
     with pytest.warns(BeatTrackingWarning, match="fixed 130 BPM grid"):
-        grid = LibrosaTracker()(signal.astype(np.float32), 22050)
+        grid = ConstantTempoTracker()(signal.astype(np.float32), 22050)
     assert grid.fallback
     assert np.allclose(np.diff(grid.beats), 60 / 130)
     assert np.allclose(grid.downbeats, grid.beats[::4])
@@ -53,7 +53,7 @@ def test_pulse_clarity_separates_drums_from_noise():
     audio, _, _ = percussion_track(128, 8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert not LibrosaTracker()(audio, 22050).fallback
+        assert not ConstantTempoTracker()(audio, 22050).fallback
     rng = np.random.default_rng(0)
     assert tempo_and_clarity(np.abs(rng.standard_normal(2000)), 86.1)[1] < 0.2
 
@@ -97,7 +97,7 @@ def test_no_beats_in_a_final_chord_ringing_out():
     song = np.concatenate([audio, np.zeros(len(ring))])
     last = int(beats[-1] * 22050)
     song[last : last + len(ring)] += ring
-    grid = LibrosaTracker()(song.astype(np.float32), 22050)
+    grid = ConstantTempoTracker()(song.astype(np.float32), 22050)
     assert abs(grid.beats[0] - beats[0]) < 0.07
     assert abs(grid.beats[-1] - beats[-1]) < 0.07
 
@@ -106,6 +106,6 @@ def test_a_rendered_bachata_song_with_a_guitar_intro_and_a_pickup():
     song = render_song(716, "procedural", duration=24.0, tempo=135.6)
     notes = song.annotations
     assert notes["pickup_beats"] == 3 and notes["sections"][0]["name"] == "intro"
-    grid = LibrosaTracker()(song.mixture.mean(axis=0), song.sample_rate)
+    grid = ConstantTempoTracker()(song.mixture.mean(axis=0), song.sample_rate)
     assert mir_eval.beat.f_measure(np.array(notes["beats"]), grid.beats) >= 0.99
     assert mir_eval.beat.f_measure(np.array(notes["downbeats"]), grid.downbeats) >= 0.95

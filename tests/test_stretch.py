@@ -42,3 +42,17 @@ def test_multichannel_and_bad_length():
     assert stretch(stereo, 150).shape == (2, 150)
     with pytest.raises(ValueError):
         stretch(stereo, 0)
+
+
+@pytest.mark.parametrize(
+    ("source_length", "target_length"),
+    [(40000, 52000), (40001, 52000), (52000, 40000), (52001, 40001), (1000, 1001), (999, 998)],
+)
+def test_stretch_is_scipys_fft_resample(source_length, target_length):
+    """The numpy restatement keeps scipy.signal.resample's result (even Nyquist bins too)."""
+    from scipy.signal import resample
+
+    clips = np.random.default_rng(source_length).standard_normal((2, source_length))
+    clips = clips.astype(np.float32)
+    expected = resample(clips, target_length, axis=-1).astype(np.float32)
+    np.testing.assert_allclose(stretch(clips, target_length), expected, atol=1e-5)
