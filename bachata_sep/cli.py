@@ -1,42 +1,54 @@
 """The ``bachata-sep`` command line: a thin layer over the Python API.
 
 Each feature module contributes its sub-commands through a ``register(subparsers)``
-function listed in ``REGISTRARS``; a user's bad input ends as one line on stderr and
-exit status 2, never a traceback.
+function; a user's bad input ends as one line on stderr and exit status 2, never a
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from .errors import BadInputError
 
-Registrar = Callable[[argparse._SubParsersAction], None]
+# The module that registers each sub-command. A run imports only its own command's module,
+# so that ``separate`` does not wait for the training and rendering code (scipy.signal
+# and the rest: about 0.7 s); help, or a command not listed, imports them all.
+COMMAND_MODULES = {
+    "separate": "bachata_sep.commands",
+    "beats": "bachata_sep.commands",
+    "train": "bachata_sep.model_commands",
+    "evaluate": "bachata_sep.model_commands",
+    "push": "bachata_sep.model_commands",
+    "render-song": "bachata_sep.data.cli",
+    "render-loops": "bachata_sep.data.cli",
+    "digits": "bachata_sep.digits",
+}
 
 
-def _registrars() -> list[Registrar]:
-    from . import commands, digits
-    from .data import cli as data_cli
-
-    return [commands.register, data_cli.register, digits.register]
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for ``command`` alone when it is known, else for every sub-command."""
     parser = argparse.ArgumentParser(
         prog="bachata-sep",
         description="Separate bongo, güira, bass and guitar from bachata songs.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in _registrars():
-        register(subparsers)
+    if command in COMMAND_MODULES:
+        modules = [COMMAND_MODULES[command]]
+    else:
+        modules = list(dict.fromkeys(COMMAND_MODULES.values()))
+    for module in modules:
+        importlib.import_module(module).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     warnings.formatwarning = _one_line_warning
     try:
         status = args.run(args)

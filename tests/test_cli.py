@@ -14,10 +14,10 @@ from conftest import percussion_track, synthetic_song
 from bachata_sep import api
 from bachata_sep.audio import write_audio
 from bachata_sep.cards import METRICS_FILE, SETTINGS, update_metrics
-from bachata_sep.cli import main
-from bachata_sep.commands import _write_cards
+from bachata_sep.cli import COMMAND_MODULES, build_parser, main
 from bachata_sep.evaluate import METHODS
 from bachata_sep.model import InstrumentModel, ModelSeparator
+from bachata_sep.model_commands import _write_cards
 from bachata_sep.pretrained import CHECKPOINTS, reference_clip
 from bachata_sep.spec import INSTRUMENTS
 
@@ -39,6 +39,31 @@ def song_file(tmp_path):
 def test_console_script_is_installed():
     scripts = {entry.name: entry.value for entry in entry_points(group="console_scripts")}
     assert scripts["bachata-sep"] == "bachata_sep.cli:main"
+
+
+def _commands(parser: argparse.ArgumentParser) -> set[str]:
+    (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return set(subparsers.choices)
+
+
+def test_each_command_parser_is_built_from_its_own_module_alone():
+    assert _commands(build_parser()) == set(COMMAND_MODULES)
+    for command, module in COMMAND_MODULES.items():
+        same_module = {name for name, owner in COMMAND_MODULES.items() if owner == module}
+        assert _commands(build_parser(command)) == same_module
+
+
+def test_separating_does_not_import_training_or_rendering():
+    code = (
+        "import sys\n"
+        "from bachata_sep.cli import build_parser\n"
+        "build_parser('separate').parse_args(['separate', 'a.wav', '-o', 'out'])\n"
+        "print(sorted(m for m in ('bachata_sep.train', 'bachata_sep.data', 'scipy.signal')"
+        " if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_separate_end_to_end(song_file, tmp_path):
@@ -170,7 +195,7 @@ def test_ten_minute_stereo_song_never_holds_its_stems(tmp_path):
         import sys
         sys.path.insert(0, "tests")
         from conftest import peak_rss_mb
-        from bachata_sep.cli import main
+        from bachata_sep.cli import COMMAND_MODULES, build_parser, main
         before = peak_rss_mb()
         assert main(["separate", sys.argv[1], "-o", sys.argv[2]]) == 0
         print(peak_rss_mb() - before)

@@ -1,0 +1,257 @@
+"""The ``train``, ``evaluate`` and ``push`` sub-commands (thin wrappers over training,
+evaluation and the Hub upload)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .cards import SETTINGS
+from .errors import BadInputError
+from .pretrained import CHECKPOINTS
+from .separators import check_shifts, with_shifts
+from .train import KEEPS, LOSSES, TrainConfig, train
+from .unet import CONDITIONINGS
+
+# The committed models' tests may score this much below the quick check in their card.
+TEST_FLOOR_MARGIN_DB = 1.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train an instrument model on a loop library",
+        description="Train a query-conditioned U-Net for one instrument (any name, e.g. "
+        "maracas) from LIB/<instrument>/<section>/*.wav, or one shared model for several "
+        "that the query tells apart; runs unchanged under torchrun.",
+    )
+    train.add_argument(
+        "--instrument",
+        required=True,
+        help="a name, or several separated by commas (e.g. bongo,guira,bass,guitar) for one "
+        "shared model that separates whichever instrument its query clip shows",
+    )
+    train.add_argument("--library", type=Path, required=True, metavar="LIB")
+    train.add_argument(
+        "--validation-library",
+        type=Path,
+        metavar="LIB",
+        help="default: the 'valid' split of --library",
+    )
+    train.add_argument("-o", "--out", type=Path, required=True, metavar="DIR")
+    defaults = TrainConfig(instrument="", library=Path(), out=Path())
+    for name in (
+        "steps",
+        "batch_size",
+        "learning_rate",
+        "seed",
+        "validation_every",
+        "validation_size",
+        "absent_rate",
+        "base_channels",
+        "depth",
+        "frequency_pool",
+        "full_resolution_bins",
+        "workers",
+    ):
+        value = getattr(defaults, name)
+        train.add_argument(
+            f"--{name.replace('_', '-')}", type=type(value), default=value, help=f"default: {value}"
+        )
+    train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
+    train.add_argument("--residual", action="store_true", help="residual U-Net blocks")
+    train.add_argument(
+        "--conditioning",
+        choices=CONDITIONINGS,
+        default=defaults.conditioning,
+        help="how the query steers the U-Net: film (every level) or concat (input and "
+        "bottleneck channels) (default: %(default)s)",
+    )
+    train.add_argument(
+        "--frequency-mixing",
+        action="store_true",
+        help="a fully connected layer across frequency after every U-Net block (TDF), so "
+        "the net sees an instrument's partials over the whole spectrum at once; with "
+        "--init from a model without it, it starts at zero and keeps that model's masks",
+    )
+    train.add_argument(
+        "--time-mixing",
+        action="store_true",
+        help="with --frequency-mixing, a fully connected layer across time too, so the net "
+        "sees a part's pattern over the whole clip at once; it starts at zero as well",
+    )
+    train.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=defaults.loss,
+        help="l1: masked-magnitude L1; sdr: waveform SDR (default: %(default)s); si-sdr: "
+        "level-blind, a first stage from scratch for masks that SDR would silence, then "
+        "--init with sdr",
+    )
+    train.add_argument(
+        "--adversarial-weight",
+        type=float,
+        default=defaults.adversarial_weight,
+        help="weight of a patch discriminator's verdict in the loss (GAN refinement; "
+        "0 = off) (default: %(default)s)",
+    )
+    train.add_argument(
+        "--eq-db",
+        type=float,
+        default=defaults.eq_db,
+        help="timbre augmentation: a random EQ of up to +-DB at 8 bands on every training "
+        "loop (0 = off) (default: %(default)s)",
+    )
+    train.add_argument(
+        "--shift-ms",
+        type=float,
+        default=defaults.shift_ms,
+        help="cut augmentation: roll every training mixture and its target by up to +-MS "
+        "ms, so that bars cut off the downbeat by the beat tracker still separate "
+        "(0 = off) (default: %(default)s)",
+    )
+    train.add_argument(
+        "--song-query-rate",
+        type=float,
+        default=defaults.song_query_rate,
+        help="share of training items whose query is another loop of the target's own "
+        "song (its timbre) rather than of another song (default: %(default)s)",
+    )
+    train.add_argument(
+        "--keep",
+        choices=KEEPS,
+        default=defaults.keep,
+        help="the weights written to DIR/model.safetensors: the best-validated step's, or "
+        "the last step's (the end of the schedule, for a stage to fine-tune further from) "
+        "(default: %(default)s)",
+    )
+    train.add_argument("--resume", action="store_true", help="continue from DIR's last state")
+    train.add_argument(
+        "--init",
+        type=Path,
+        metavar="FOLDER",
+        help="start from the trained weights in FOLDER (same architecture, any instrument; "
+        "or a --base-channels that is a multiple of FOLDER's: its model widened, same "
+        "output; or another --frequency-pool / --full-resolution-bins: its model moved onto "
+        "that frequency grid) with a fresh optimizer and schedule: fine tuning",
+    )
+    train.set_defaults(run=run_train)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="score the models on held-out rendered songs (SI-SDR, baseline, oracle)",
+    )
+    evaluate.add_argument("--checkpoints", type=Path, default=CHECKPOINTS, metavar="DIR")
+    evaluate.add_argument("--songs", type=int, default=6, help="test songs (default: 6)")
+    evaluate.add_argument("--duration", type=float, default=30.0, help="seconds per song")
+    evaluate.add_argument("--clips-only", action="store_true", help="skip the full-song runs")
+    evaluate.add_argument(
+        "--shifts", type=int, default=1, metavar="N", help="score with N shifted passes"
+    )
+    evaluate.add_argument("--figure", type=Path, help="also save the heatmap figure (PNG)")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.add_argument(
+        "--write-cards",
+        action="store_true",
+        help="record the results (and each model's test floor) in the model cards",
+    )
+    evaluate.set_defaults(run=run_evaluate)
+
+    push_parser = subparsers.add_parser(
+        "push", help="upload the models and their cards to the Hugging Face Hub"
+    )
+    push_parser.add_argument("--repo-id", required=True, metavar="USER/NAME")
+    push_parser.add_argument("--checkpoints", type=Path, default=CHECKPOINTS, metavar="DIR")
+    push_parser.add_argument("--private", action="store_true")
+    push_parser.set_defaults(run=run_push)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    fields = {name: value for name, value in vars(args).items() if name not in ("run", "command")}
+    best = train(TrainConfig(**fields))
+    if best:
+        print(json.dumps(best))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    # Imported here: rendering and plotting would slow every other command's start.
+    from .evaluate import evaluate, results_figure
+    from .model import ModelSeparator
+    from .plots import save_png
+
+    check_shifts(args.shifts)
+    if args.write_cards and args.shifts != 1:
+        raise BadInputError("model cards record the models as they run by default: drop --shifts")
+    separator = ModelSeparator.from_folder(args.checkpoints)
+    report = evaluate(
+        with_shifts(separator, args.shifts),
+        separator.instruments,
+        args.songs,
+        args.duration,
+        not args.clips_only,
+    )
+    report["checkpoints"] = str(args.checkpoints)
+    report["shifts"] = args.shifts
+    if args.figure:
+        save_png(results_figure(separator, separator.instruments), args.figure)
+    if args.write_cards:
+        _write_cards(args, separator, report)
+    print(json.dumps(report, indent=2) if args.json else _results_table(report))
+    return 0
+
+
+def _write_cards(args: argparse.Namespace, separator, report: dict) -> None:
+    """Each model folder's card gets its instrument's figures; a shared model's card gets
+    them per instrument."""
+    from .cards import update_metrics
+    from .evaluate import quick_check
+
+    command = f"bachata-sep evaluate --songs {args.songs} --duration {args.duration:g}"
+    floors = quick_check(separator, separator.instruments)
+    by_folder: dict[Path, dict[str, dict]] = {}
+    for name in separator.instruments:
+        by_folder.setdefault(separator.folders[name], {})[name] = {
+            "command": command,
+            "songs": report["songs"],
+            **{setting: report[setting].get(name) for setting in SETTINGS},
+            "min_si_sdri_db": round(floors[name] - TEST_FLOOR_MARGIN_DB, 2),
+        }
+    for folder, sections in by_folder.items():
+        # A folder holds one model, so it has several instruments only if that is shared.
+        shared = len(sections) > 1
+        update_metrics(folder, evaluation=sections if shared else next(iter(sections.values())))
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from .push import push
+
+    print(push(args.checkpoints, args.repo_id, args.private))
+    return 0
+
+
+def _results_table(report: dict) -> str:
+    lines = []
+    for setting, label in SETTINGS.items():
+        if not report[setting]:
+            continue
+        lines.append(f"{label}: SI-SDRi in dB over the mixture")
+        lines.append("instrument  mixture SI-SDR  baseline  model  oracle  model/oracle")
+        for name, summary in report[setting].items():
+            gain = summary["si_sdri"]
+            lines.append(
+                f"{name:<10}  {summary['si_sdr']['mixture']:14.2f}  {gain['baseline']:8.2f}"
+                f"  {gain['model']:5.2f}  {gain['oracle']:6.2f}"
+                f"  {summary['model_share_of_oracle']:12.0%}"
+            )
+    if report["full_song"]:
+        lines.append("full song: SDR in dB, the level included")
+        lines.append("instrument  mixture  baseline  model  oracle")
+        for name, summary in report["full_song"].items():
+            level = summary["sdr"]
+            lines.append(
+                f"{name:<10}  {level['mixture']:7.2f}  {level['baseline']:8.2f}"
+                f"  {level['model']:5.2f}  {level['oracle']:6.2f}"
+            )
+    return "\n".join(lines)
