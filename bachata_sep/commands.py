@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         metavar="N",
         help="run the models N times per clip, shifted a frame each way, and average: 3 "
-        "gains the bongo 0.2 dB on the held-out songs, for 1.7x the time (default: 1)",
+        "gains the bongo 0.2 dB on the held-out songs, for 2x the time (default: 1)",
     )
     separate.set_defaults(run=run_separate)
 
