@@ -299,6 +299,11 @@ def train(config: TrainConfig) -> dict[str, float]:
     )
     if config.resume:
         start, best, elapsed = load_state(config.out, model, optimizer)
+        if start >= config.steps:
+            raise BadInputError(
+                f"nothing to train: {config.out} has done {start} steps of --steps "
+                f"{config.steps}; give a larger --steps to go on"
+            )
         # A run without an adversary may be resumed with one: it then starts afresh.
         if adversary is not None and (config.out / ADVERSARY_FILE).exists():
             load_state(config.out, adversary.discriminator, adversary.optimizer, ADVERSARY_FILE)

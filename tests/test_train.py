@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from bachata_sep.adversarial import ADVERSARY_FILE
 from bachata_sep.cards import METRICS_FILE
+from bachata_sep.errors import BadInputError
 from bachata_sep.model import InstrumentModel, ModelSeparator
 from bachata_sep.pretrained import REFERENCE_CLIP, reference_clip
 from bachata_sep.spec import ClipSpec
@@ -51,6 +52,11 @@ def test_tiny_model_learns_and_resumes(small_loop_library, tmp_path):
     config.steps, config.resume = 40, True
     train(config)
     assert [row["step"] for row in _log(tmp_path)] == [10, 20, 30, 40]
+    # A finished run resumed has nothing to train: said, and nothing is rewritten.
+    weights = (tmp_path / "model.safetensors").read_bytes()
+    with pytest.raises(BadInputError, match="nothing to train: .* 40 steps of --steps 40"):
+        train(config)
+    assert (tmp_path / "model.safetensors").read_bytes() == weights
 
 
 def test_keep_last_saves_the_last_steps_weights(small_loop_library, tmp_path):
@@ -114,8 +120,6 @@ def test_several_instruments_train_one_shared_model(small_loop_library, tmp_path
 
 
 def test_unknown_instrument_is_a_clear_error(small_loop_library, tmp_path):
-    from bachata_sep.errors import BadInputError
-
     with pytest.raises(BadInputError, match="maracas"):
         train(
             TrainConfig(
@@ -319,8 +323,6 @@ def test_init_moves_a_model_onto_another_frequency_grid(small_loop_library, tmp_
 def test_init_refuses_what_it_cannot_continue(
     small_loop_library, tiny_trained, tmp_path, changes, message
 ):
-    from bachata_sep.errors import BadInputError
-
     config = TrainConfig(
         instrument="bass",
         library=small_loop_library,
@@ -334,8 +336,6 @@ def test_init_refuses_what_it_cannot_continue(
 
 
 def test_unknown_loss_is_a_clear_error(small_loop_library, tmp_path):
-    from bachata_sep.errors import BadInputError
-
     with pytest.raises(BadInputError, match="unknown loss 'l2'"):
         train(TrainConfig(instrument="bass", library=small_loop_library, out=tmp_path, loss="l2"))
 
@@ -350,8 +350,6 @@ def test_unknown_loss_is_a_clear_error(small_loop_library, tmp_path):
     ],
 )
 def test_negative_weights_are_a_clear_error(small_loop_library, tmp_path, field, message):
-    from bachata_sep.errors import BadInputError
-
     config = TrainConfig(instrument="bass", library=small_loop_library, out=tmp_path / "run")
     setattr(config, field, -0.1)
     with pytest.raises(BadInputError, match=message):
