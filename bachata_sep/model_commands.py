@@ -7,8 +7,9 @@ import argparse
 import json
 from pathlib import Path
 
-from .cards import SETTINGS
+from .cards import SETTINGS, update_metrics
 from .errors import BadInputError
+from .model import ModelSeparator
 from .pretrained import CHECKPOINTS
 from .separators import check_shifts, with_shifts
 from .train import KEEPS, LOSSES, TrainConfig, train
@@ -176,9 +177,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    # Imported here: rendering and plotting would slow every other command's start.
+    # Imported here: evaluation's songs and plotting would slow `train` and `push` too.
     from .evaluate import evaluate, results_figure
-    from .model import ModelSeparator
     from .plots import save_png
 
     check_shifts(args.shifts)
@@ -205,7 +205,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def _write_cards(args: argparse.Namespace, separator, report: dict) -> None:
     """Each model folder's card gets its instrument's figures; a shared model's card gets
     them per instrument."""
-    from .cards import update_metrics
     from .evaluate import quick_check
 
     command = f"bachata-sep evaluate --songs {args.songs} --duration {args.duration:g}"

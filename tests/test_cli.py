@@ -195,7 +195,7 @@ def test_ten_minute_stereo_song_never_holds_its_stems(tmp_path):
         import sys
         sys.path.insert(0, "tests")
         from conftest import peak_rss_mb
-        from bachata_sep.cli import COMMAND_MODULES, build_parser, main
+        from bachata_sep.cli import main
         before = peak_rss_mb()
         assert main(["separate", sys.argv[1], "-o", sys.argv[2]]) == 0
         print(peak_rss_mb() - before)
