@@ -62,6 +62,8 @@ def render_card(metrics: dict) -> str:
         "## Training",
         "",
         f"- data: {training.get('data', '?')}",
+        f"- timbre families heard in training: {', '.join(training.get('sources', ['?']))} "
+        "(every other family is held out for this model)",
         f"- command: `{training.get('command', '?')}`",
         f"- model: {training.get('parameters', '?')} parameters, "
         f"{training.get('size_mb', '?')} MB; {training.get('model', '')}",

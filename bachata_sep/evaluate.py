@@ -81,13 +81,13 @@ def evaluate(
     song_sdrs: dict = defaultdict(lambda: defaultdict(list))
     for held_out in tqdm(held_out_songs(songs), desc="Evaluating", unit="song"):
         song = render_song(held_out.seed, held_out.source, duration)
-        separators = _separators(separator, song)
+        separators = methods_for(separator, song)
         for name, values in score_clips(song, separators, instruments).items():
             for method, scores in values.items():
                 clip_scores[name][method].extend(scores)
         if full_song:
             for method, method_separator in separators.items():
-                stems = _full_song(song, method_separator, instruments)
+                stems = full_song_stems(song, method_separator, instruments)
                 for name, values in score_song_bars(song, stems, instruments).items():
                     bar_scores[name][method].extend(values)
                 for name in instruments:
@@ -146,7 +146,7 @@ def score_clips(
     }
     for name in instruments:
         target = torch.from_numpy(targets[name])
-        scored = _scored(targets[name], universal)
+        scored = scored_bars(targets[name], universal)
         for method, method_masks in masks.items():
             estimate = istft(
                 spectrum * method_masks[name], spec.n_fft, spec.hop_length, spec.length
@@ -163,12 +163,12 @@ def score_song_bars(
     aligned clips, so the two differ only in how the song was cut into bars."""
     bars = true_bars(song)
     length = min(bar.length for bar in bars)
-    mixture = _bars(song.mixture, bars, length)
+    mixture = bar_excerpts(song.mixture, bars, length)
     scores = {}
     for name in instruments:
-        target = _bars(song.stems[name], bars, length)
-        scored = _scored(target, mixture)
-        estimate = _bars(stems[name], bars, length)[scored]
+        target = bar_excerpts(song.stems[name], bars, length)
+        scored = scored_bars(target, mixture)
+        estimate = bar_excerpts(stems[name], bars, length)[scored]
         scores[name] = si_sdr(target[scored], estimate).tolist()
     return scores
 
@@ -214,7 +214,7 @@ def results_figure(
     return figure
 
 
-def _separators(separator: Separator, song: Song) -> dict[str, Separator | None]:
+def methods_for(separator: Separator, song: Song) -> dict[str, Separator | None]:
     """The methods compared, in the order reported; ``None`` is the mixture itself."""
     return {
         "mixture": None,
@@ -251,13 +251,13 @@ def true_bars(song: Song) -> list[Segment]:
     return [Segment(int(a), int(b)) for a, b in zip(downbeats[:-1], downbeats[1:], strict=True)]
 
 
-def _bars(audio: np.ndarray, bars: list[Segment], length: int) -> np.ndarray:
+def bar_excerpts(audio: np.ndarray, bars: list[Segment], length: int) -> np.ndarray:
     """The first ``length`` mono samples of every bar, stacked."""
     mono = to_mono(np.atleast_2d(audio))
     return np.stack([excerpt(mono, bar.start, bar.start + length) for bar in bars])
 
 
-def _scored(targets: np.ndarray, mixtures: np.ndarray) -> np.ndarray:
+def scored_bars(targets: np.ndarray, mixtures: np.ndarray) -> np.ndarray:
     """Which bars are scored: the target is audible and not already the whole mixture."""
     return _audible(targets) & (si_sdr(targets, mixtures) < TRIVIAL_BAR_DB)
 
@@ -267,7 +267,7 @@ def _audible(clips: np.ndarray) -> np.ndarray:
     return level > level.max() + SILENT_BAR_DB
 
 
-def _full_song(song: Song, separator: Separator | None, instruments: tuple[str, ...]) -> dict:
+def full_song_stems(song: Song, separator: Separator | None, instruments: tuple[str, ...]) -> dict:
     if separator is None:
         return dict.fromkeys(instruments, song.mixture)
     return separate(

@@ -110,6 +110,7 @@ class TrainConfig:
     eq_db: float = 0.0
     shift_ms: float = 0.0
     song_query_rate: float = 0.0
+    codec_rate: float = 0.0
     workers: int = 1
 
     def command(self) -> str:
@@ -264,10 +265,10 @@ def train(config: TrainConfig) -> dict[str, float]:
         raise BadInputError(f"EQ range must be 0 (off) or positive, not {config.eq_db} dB")
     if config.shift_ms < 0:
         raise BadInputError(f"shift range must be 0 (off) or positive, not {config.shift_ms} ms")
-    if not 0 <= config.song_query_rate <= 1:
-        raise BadInputError(
-            f"song query rate must be between 0 and 1, not {config.song_query_rate}"
-        )
+    for name in ("song_query_rate", "codec_rate"):
+        if not 0 <= getattr(config, name) <= 1:
+            label = name.replace("_", " ")
+            raise BadInputError(f"{label} must be between 0 and 1, not {getattr(config, name)}")
     torch.manual_seed(config.seed)
     device = pick_device(config.device)
     distributed = init_distributed(device)
@@ -474,6 +475,8 @@ def _training_facts(
         "data": f"{loops} training clips of {names} from {config.library} "
         f"(train split), triplets made on the fly; validation on the 'valid' split"
         + (f" of {config.validation_library}" if config.validation_library else ""),
+        # Families heard in training (targets and distractors): the others are held out.
+        "sources": library.families("train"),
         "command": config.command(),
         "parameters": parameters,
         "size_mb": round(parameters * 4 / 2**20, 2),
@@ -524,4 +527,5 @@ def _dataset(
         eq_db=config.eq_db if augment else 0.0,
         shift_ms=config.shift_ms if augment else 0.0,
         song_query_rate=config.song_query_rate if augment else 0.0,
+        codec_rate=config.codec_rate if augment else 0.0,
     )

@@ -141,3 +141,54 @@ def test_a_part_can_be_rendered_in_another_timbre(song):
 def test_a_timbre_for_no_part_is_refused():
     with pytest.raises(BadInputError, match="no part called drums"):
         render_song(1, duration=6.0, timbres={"drums": Timbre("guitar", "fluidr3", "24")})
+
+
+@pytest.fixture(scope="module")
+def randomised():
+    return render_song(SEED, "procedural", duration=14.0, randomise=True)
+
+
+def test_a_randomised_song_keeps_exact_stems_until_its_mixture_effects(randomised):
+    notes = randomised.annotations["randomised"]
+    assert set(notes["effects"]) == set(randomised.annotations["timbres"])
+    total = np.sum(np.stack(list(randomised.stems.values())), axis=0)
+    if notes["mixture_effects"]:
+        assert not np.allclose(total, randomised.mixture, atol=1e-6)
+        assert np.corrcoef(total[0], randomised.mixture[0])[0, 1] > 0.95
+    else:
+        np.testing.assert_allclose(total, randomised.mixture, atol=1e-6)
+    again = render_song(SEED, "procedural", duration=14.0, randomise=True)
+    np.testing.assert_array_equal(again.mixture, randomised.mixture)
+
+
+def test_randomising_leaves_the_plain_song_of_a_seed_as_it_was(song):
+    plain = render_song(SEED, "procedural", duration=14.0, randomise=False)
+    np.testing.assert_array_equal(plain.mixture, song.mixture)
+    assert "randomised" not in plain.annotations
+
+
+def test_randomised_songs_span_the_wide_tempo_and_registers():
+    tempos, lowest, highest, swings, codecs = [], 99, 0, [], 0
+    for seed in range(30):
+        rng_song = render_song  # the arrangement alone is enough: render short songs
+        song = rng_song(seed, "procedural", duration=6.0, randomise=True)
+        notes = song.annotations["randomised"]
+        tempos.append(song.annotations["tempo_bpm"])
+        swings.append(notes["swing"])
+        codecs += any(e.startswith("mp3") for e in notes["mixture_effects"])
+        shift = notes["register_shifts"]["bass"]
+        lowest, highest = min(lowest, shift), max(highest, shift)
+    assert min(tempos) < 110 and max(tempos) > 160 and all(100 <= t <= 170 for t in tempos)
+    assert (lowest, highest) == (0, 12) and max(swings) > 0.05
+    assert 5 <= codecs <= 25
+
+
+def test_swing_delays_off_beat_eighths_and_sixteenths_by_half():
+    from bachata_sep.data.patterns import Note
+    from bachata_sep.data.song import fold_register, swing_delay
+
+    assert swing_delay(2.0, 0.08) == 0.0
+    assert swing_delay(2.5, 0.08) == pytest.approx(0.08)
+    assert swing_delay(1.25, 0.08) == swing_delay(1.75, 0.08) == pytest.approx(0.04)
+    folded = fold_register([Note(0, 1, 40, 1.0), Note(1, 1, 47, 1.0)], 12, 28, 55)
+    assert [note.pitch for note in folded] == [52, 47]

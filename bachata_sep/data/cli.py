@@ -9,9 +9,30 @@ from pathlib import Path
 from .loops import LOOP_BEATS, render_library
 from .procedural import TIMBRE_SPREAD
 from .song import AUDIO_FORMATS, render_song, save_song
-from .timbres import SOUNDFONTS, SPLITS
+from .timbres import SAMPLES, SOUNDFONTS, SPLITS
 
-SOURCES_HELP = f"procedural, mixed, {', '.join(SOUNDFONTS)}, or the path of a .sf2/.sf3 file"
+SOURCES_HELP = (
+    f"procedural, mixed, {SAMPLES} (needs --samples), {', '.join(SOUNDFONTS)}, "
+    "or the path of a .sf2/.sf3 file"
+)
+
+
+def add_wide_options(parser: argparse.ArgumentParser) -> None:
+    """The options that widen what a render draws: real samples and domain randomisation."""
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        metavar="DIR",
+        help="a folder of real recorded one-shots with samples.csv (e.g. ../shared/samples): "
+        "the 'samples' timbres, also drawn by 'mixed' and the splits' draws when given",
+    )
+    parser.add_argument(
+        "--randomise",
+        action="store_true",
+        help="domain randomisation: tempo 100-170 BPM, swing, wide registers and levels, "
+        "an effect chain per part (chorus, amp, compression, reverb...) and a codec or "
+        "band limit on the mixture",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     song.add_argument("--seed", type=int, required=True, help="the song (same seed, same song)")
     song.add_argument(
+        "--timbres",
         "--soundfont",
+        dest="timbres",
         default="procedural",
         metavar="SOURCE",
         help=f"timbres: {SOURCES_HELP} (default: procedural)",
@@ -36,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="wav",
         help="wav is float32 and exact; flac/ogg are compact (default: wav)",
     )
+    add_wide_options(song)
     song.add_argument("-o", "--out", type=Path, required=True, metavar="DIR")
     song.set_defaults(run=run_render_song)
 
@@ -62,10 +86,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     loops.add_argument(
         "--timbre-spread",
         type=float,
-        default=TIMBRE_SPREAD,
         metavar="FRACTION",
         help="how far each song moves every procedural preset parameter, e.g. 0.3 for "
-        f"+-30%% (wider timbre variety for training) (default: {TIMBRE_SPREAD})",
+        f"+-30%% (wider timbre variety for training) (default: {TIMBRE_SPREAD}, "
+        "0.5 with --randomise)",
+    )
+    add_wide_options(loops)
+    loops.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="FAMILY",
+        help="leave a timbre family out of the draw (procedural, fluidr3, timgm6mb or a "
+        "sample set such as emily-guitar), to train without it and evaluate on it; repeatable",
     )
     loops.add_argument(
         "--extra-programs",
@@ -78,7 +111,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_render_song(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    song = render_song(args.seed, args.soundfont, args.duration, args.tempo)
+    song = render_song(
+        args.seed,
+        args.timbres,
+        args.duration,
+        args.tempo,
+        samples=args.samples,
+        randomise=args.randomise,
+    )
     save_song(song, args.out, args.format)
     notes = song.annotations
     print(
@@ -100,6 +140,9 @@ def run_render_loops(args: argparse.Namespace) -> int:
         args.duration,
         args.timbre_spread,
         args.extra_programs,
+        args.samples,
+        args.randomise,
+        tuple(args.exclude),
     )
     print(
         f"{args.out}: {args.songs} song(s) cut into loops in {time.perf_counter() - started:.1f} s"

@@ -27,9 +27,16 @@ from ..errors import BadInputError
 from ..spec import ClipSpec
 from ..stretch import stretch
 from .mix import db_to_gain
-from .procedural import TIMBRE_SPREAD
 from .song import OTHER, STEMS, render_song
-from .timbres import SEED_RANGES, SPLITS, TEST_TIMBRES, TRAIN_TIMBRES, VALID_TIMBRES
+from .timbres import (
+    SAMPLES,
+    SEED_RANGES,
+    SPLITS,
+    TEST_TIMBRES,
+    TRAIN_TIMBRES,
+    VALID_TIMBRES,
+    family_of,
+)
 
 CSV_NAME = "loops.csv"
 CSV_FIELDS = ("file", "instrument", "section", "bpm", "beats", "key", "timbre", "song")
@@ -58,6 +65,17 @@ class LoopLibrary:
             dtype=np.int64,
         )
 
+    def families(self, split: str) -> list[str]:
+        """The timbre families (see ``timbres.family_of``) heard in a split's clips."""
+        return sorted(
+            {
+                family_of(part)
+                for meta in self.meta
+                if meta["split"] == split
+                for part in meta["timbre"].split("+")
+            }
+        )
+
 
 # --- rendering a library from synthetic songs ------------------------------------------
 
@@ -70,15 +88,20 @@ def render_library(
     beats: int = 4,
     loops_per_section: int = 2,
     duration: float | None = 60.0,
-    timbre_spread: float = TIMBRE_SPREAD,
+    timbre_spread: float | None = None,
     extra_programs: bool = False,
+    samples: str | os.PathLike | None = None,
+    randomise: bool = False,
+    exclude: tuple[str, ...] = (),
 ) -> Path:
     """Cut rendered songs into loops of every stem: ``loops_per_section`` per section.
 
     ``timbres`` is a split (train/valid/test: every timbre source of that split, seeds
     offset into its seed range, so splits never share songs) or one timbre source;
-    ``timbre_spread`` widens the procedural presets' jitter and ``extra_programs`` adds the
-    SoundFonts' variation programs to the draw (see ``render_song``).
+    ``timbre_spread`` widens the procedural presets' jitter, ``extra_programs`` adds the
+    SoundFonts' variation programs, ``samples`` the real sample sets of that folder to the
+    draw, ``randomise`` draws every song far wider and ``exclude`` leaves timbre families
+    out (see ``render_song``).
     """
     if beats not in LOOP_BEATS:
         raise BadInputError(f"loops have 4 or 8 beats, not {beats}")
@@ -92,7 +115,14 @@ def render_library(
     rows = read_rows(root)
     for song_seed in range(first_seed, first_seed + songs):
         song = render_song(
-            song_seed, source, duration, timbre_spread=timbre_spread, extra_programs=extra_programs
+            song_seed,
+            source,
+            duration,
+            timbre_spread=timbre_spread,
+            extra_programs=extra_programs,
+            samples=samples,
+            randomise=randomise,
+            exclude=exclude,
         )
         rng = np.random.default_rng([song_seed, 1])
         rows.update(cut_loops(song, root, beats, loops_per_section, rng))
@@ -172,13 +202,14 @@ def write_rows(root: Path, rows: dict[str, dict]) -> None:
 
 
 def split_of_timbre(timbre: str) -> str:
-    """Known synthetic timbres keep their split; a user's timbre is split 80/10/10 by name."""
+    """Known synthetic timbres and the real sample sets keep their split; a user's timbre
+    is split 80/10/10 by name."""
     parts = timbre.split("+")
     if any(part in TEST_TIMBRES for part in parts):
         return "test"
     if any(part in VALID_TIMBRES for part in parts):
         return "valid"
-    if all(part in TRAIN_TIMBRES for part in parts):
+    if all(part in TRAIN_TIMBRES or part.startswith(f"{SAMPLES}/") for part in parts):
         return "train"
     bucket = zlib.crc32(timbre.encode()) % 10
     return "test" if bucket == 9 else "valid" if bucket == 8 else "train"

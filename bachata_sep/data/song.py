@@ -3,6 +3,14 @@
 The four targets are stems of their own; the interferers (voice, keys, extra percussion)
 share the ``other`` stem, so the stems always sum to the mixture. Annotations (beats,
 downbeats, sections, chords, tempo, key, timbres) come from the score, so they are exact.
+
+A *randomised* song (domain randomisation) is drawn far wider, as real records vary:
+tempo 100-170 BPM, swing, looser timing, bass lines from E1 up to G3 and guitars from the
+rhythm register to high requinto runs, presets jittered by ±50 %, each part through its
+own random effect chain (``effects``), levels from 12 dB under to 6 dB over the plain mix,
+and the finished mixture through a codec or band limit (then, and only then, the stems no
+longer sum to the mixture exactly: ``annotations["mixture_effects"]`` says so). Its draws
+come from a second random stream, so the plain song of a seed stays what it was.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import soundfile as sf
 from ..audio import write_audio
 from ..errors import BadInputError
 from ..spec import INSTRUMENTS
-from . import procedural, soundfont
+from . import effects, procedural, soundfont
 from .mix import (
     add_reverb,
     compressor_gain,
@@ -32,7 +40,7 @@ from .mix import (
     reverb_impulse,
 )
 from .patterns import BEATS_PER_BAR, INTERFERER_PARTS, PARTS, Arrangement, Note, arrange
-from .timbres import Timbre, choose_timbres, split_of_seed
+from .timbres import SAMPLES, Timbre, choose_timbres, split_of_seed
 
 SAMPLE_RATE = 44_100
 OTHER = "other"
@@ -78,6 +86,16 @@ TIMING_SIGMA = {
     "keys": 0.01,
     "percussion": 0.006,
 }
+# Domain randomisation (``randomise=True``): a second random stream, tempo range, level
+# offsets, the longest swing (a fraction of a beat by which off-beat eighths land late),
+# timing looseness, and register moves (octaves, folded back into each part's range).
+RANDOMISE_STREAM = 25
+WIDE_TEMPO_RANGE = (100.0, 170.0)
+WIDE_LEVEL_DB = (-12.0, 6.0)
+MAX_SWING = 0.1
+TIMING_SCALE = (0.5, 2.0)
+REGISTER_SHIFTS = {"bass": (0, 0, 12), "guitar": (-12, 0, 0, 12)}
+REGISTER_RANGES = {"bass": (28, 55), "guitar": (40, 91)}  # E1-G3; E2 up to requinto G6
 AUDIO_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
 # Vorbis at 0.3 keeps the stem sum within about -23 dB of the mixture at ~3 MB per 28 s song.
 COMPRESSION = {"flac": 1.0, "ogg": 0.3}
@@ -97,15 +115,17 @@ def humanise(
     first_downbeat: float,
     sigma: float,
     rng: np.random.Generator,
+    swing: float = 0.0,
 ) -> list[Note]:
-    """Beats → seconds, with a player's small timing drift and velocity variation."""
+    """Beats → seconds, with a player's small timing drift and velocity variation;
+    ``swing`` (a fraction of a beat) delays off-beat eighths, and sixteenths by half."""
     beat = arrangement.beat_seconds
     lay_back = rng.normal(0, 0.003)
     jitter = np.clip(rng.normal(0, sigma, len(notes)), -2.5 * sigma, 2.5 * sigma) + lay_back
     accents = np.clip(rng.normal(1, 0.07, len(notes)), 0.8, 1.2)
     return [
         Note(
-            first_downbeat + note.start * beat + float(shift),
+            first_downbeat + (note.start + swing_delay(note.start, swing)) * beat + float(shift),
             note.duration * beat,
             note.pitch,
             float(min(1.0, note.velocity * accent)),
@@ -115,6 +135,27 @@ def humanise(
     ]
 
 
+def swing_delay(position: float, swing: float) -> float:
+    """How late (in beats) a note at ``position`` (beats) lands under ``swing``."""
+    fraction = position % 1.0
+    if abs(fraction - 0.5) < 1e-6:
+        return swing
+    return swing / 2 if min(abs(fraction - 0.25), abs(fraction - 0.75)) < 1e-6 else 0.0
+
+
+def fold_register(notes: list[Note], shift: int, low: int, high: int) -> list[Note]:
+    """``notes`` moved by ``shift`` semitones, each folded by octaves into [low, high]."""
+    moved = []
+    for note in notes:
+        pitch = note.pitch + shift
+        while pitch > high:
+            pitch -= 12
+        while pitch < low:
+            pitch += 12
+        moved.append(Note(note.start, note.duration, pitch, note.velocity, note.articulation))
+    return moved
+
+
 def render_notes(
     part: str,
     notes: list[Note],
@@ -122,9 +163,15 @@ def render_notes(
     length: int,
     rng: np.random.Generator,
     spread: float,
+    samples: os.PathLike | str | None = None,
 ) -> np.ndarray:
     if timbre.source == "procedural":
         return procedural.render_part(part, notes, timbre.preset, SAMPLE_RATE, length, rng, spread)
+    if timbre.source == SAMPLES:
+        from .samples import load_bank, render_part
+
+        bank = load_bank(str(samples))
+        return render_part(part, notes, timbre, bank, SAMPLE_RATE, length, rng)
     return soundfont.render_part(notes, timbre, SAMPLE_RATE, length)
 
 
@@ -142,22 +189,31 @@ def render_song(
     source: str = "procedural",
     duration: float | None = None,
     tempo: float | None = None,
-    timbre_spread: float = procedural.TIMBRE_SPREAD,
+    timbre_spread: float | None = None,
     extra_programs: bool = False,
     timbres: Mapping[str, Timbre] | None = None,
+    samples: str | os.PathLike | None = None,
+    randomise: bool = False,
+    exclude: tuple[str, ...] = (),
 ) -> Song:
-    """Render the song of ``seed``: same seed and source → the same audio, bit for bit.
+    """Render the song of ``seed``: same seed and options → the same audio, bit for bit.
 
     ``source`` is "procedural", "mixed" (every part from any timbre of the seed's split),
-    a SoundFont name or a path. Timbres follow the seed's split (see ``timbres.SEED_RANGES``).
-    ``timbre_spread`` is how far each procedural preset's parameters are jittered (the
-    draws are the same whatever it is, so only the procedural timbres change);
-    ``extra_programs`` also draws the SoundFonts' variation programs (see ``timbres``).
-    ``timbres`` replaces the drawn timbres of the parts it names (the draws are made all
-    the same, so the arrangement stays that of the seed): one song in several timbres.
+    "samples" (real recorded one-shots from the folder ``samples``), a SoundFont name or
+    a path. Timbres follow the seed's split (see ``timbres.SEED_RANGES``); with
+    ``samples`` given, "mixed" draws from its sample sets too. ``timbre_spread`` is how
+    far each procedural preset's parameters are jittered (default ±8 %, ±50 % when
+    randomised; the draws are the same whatever it is, so only the procedural timbres
+    change); ``extra_programs`` also draws the SoundFonts' variation programs (see
+    ``timbres``); ``exclude`` leaves whole timbre families out of the draw. ``timbres``
+    replaces the drawn timbres of the parts it names (the draws are made all the same, so
+    the arrangement stays that of the seed): one song in several timbres. ``randomise``
+    draws the song far wider (see the module's docstring).
     """
     if duration is not None and duration < MIN_DURATION:
         raise BadInputError(f"a song must last at least {MIN_DURATION:g} s, not {duration:g} s")
+    if timbre_spread is None:
+        timbre_spread = MAX_TIMBRE_SPREAD if randomise else procedural.TIMBRE_SPREAD
     if not 0 <= timbre_spread <= MAX_TIMBRE_SPREAD:
         raise BadInputError(
             f"timbre spread must be between 0 and {MAX_TIMBRE_SPREAD:g}, not {timbre_spread:g}"
@@ -167,13 +223,26 @@ def render_song(
         raise BadInputError(
             f"no part called {', '.join(unknown)}: the parts are {', '.join(PARTS)}"
         )
+    needs_samples = source == SAMPLES or any(t.source == SAMPLES for t in (timbres or {}).values())
+    if needs_samples and samples is None:
+        raise BadInputError("timbres from samples need a samples folder (--samples DIR)")
+    sample_timbres = ()
+    if samples is not None:
+        from .samples import load_bank
+        from .samples import sample_timbres as timbres_of_bank
+
+        sample_timbres = tuple(timbres_of_bank(load_bank(str(samples))))
     rng = np.random.default_rng(seed)
+    wide = np.random.default_rng([seed, RANDOMISE_STREAM]) if randomise else None
     timbres = {
-        **choose_timbres(rng, source, split_of_seed(seed), extra_programs),
+        **choose_timbres(rng, source, split_of_seed(seed), extra_programs, sample_timbres, exclude),
         **(timbres or {}),
     }
+    if wide is not None and tempo is None:
+        tempo = float(wide.uniform(*WIDE_TEMPO_RANGE))
     # Leave room for the lead-in (up to 1 s), a pickup of up to 3 beats and the last ring.
-    bars_seconds = None if duration is None else duration - 1.0 - 3 * 60 / 110 - TAIL_SECONDS
+    slowest = min(tempo or 110.0, 110.0)
+    bars_seconds = None if duration is None else duration - 1.0 - 3 * 60 / slowest - TAIL_SECONDS
     arrangement = arrange(rng, bars_seconds, tempo)
     beat = arrangement.beat_seconds
     first_downbeat = rng.uniform(0.2, 1.0) + arrangement.pickup_beats * beat
@@ -181,14 +250,36 @@ def render_song(
     natural = first_downbeat + final * beat + TAIL_SECONDS
     length = int(round((duration or natural) * SAMPLE_RATE))
 
+    wide_notes: dict = {}
+    if wide is not None:
+        wide_notes["swing"] = float(wide.uniform(0, MAX_SWING))
+        wide_notes["timing_scale"] = float(wide.uniform(*TIMING_SCALE))
+        wide_notes["register_shifts"] = {
+            part: int(wide.choice(shifts)) for part, shifts in REGISTER_SHIFTS.items()
+        }
+        for part, shift in wide_notes["register_shifts"].items():
+            arrangement.parts[part] = fold_register(
+                arrangement.parts[part], shift, *REGISTER_RANGES[part]
+            )
     dry = np.zeros((len(STEMS), 2, length), dtype=np.float32)
     sends = np.zeros((len(STEMS), length), dtype=np.float32)
+    chains = {}
     for part in PARTS:
         notes = humanise(
-            arrangement.parts[part], arrangement, first_downbeat, TIMING_SIGMA[part], rng
+            arrangement.parts[part],
+            arrangement,
+            first_downbeat,
+            TIMING_SIGMA[part] * wide_notes.get("timing_scale", 1.0),
+            rng,
+            wide_notes.get("swing", 0.0),
         )
-        mono = render_notes(part, notes, timbres[part], length, rng, timbre_spread)
-        mono = level(mono, LEVELS_DB[part] + rng.uniform(-3, 3))
+        mono = render_notes(part, notes, timbres[part], length, rng, timbre_spread, samples)
+        offset_db = rng.uniform(-3, 3)
+        if wide is not None:
+            board, chains[part] = effects.stem_chain(part, wide)
+            mono = effects.apply(board, mono, SAMPLE_RATE)
+            offset_db += wide.uniform(*WIDE_LEVEL_DB)
+        mono = level(mono, LEVELS_DB[part] + offset_db)
         mono = equalise(mono, random_eq(rng, SAMPLE_RATE))
         stem = STEMS.index(part if part in INSTRUMENTS else OTHER)
         dry[stem] += pan(mono, rng.uniform(-1, 1) * PAN_RANGE[part])
@@ -199,6 +290,11 @@ def render_song(
     stems = master(stems, rng, fade=duration is not None)
     mixture = np.sum(np.stack(list(stems.values())), axis=0, dtype=np.float32)
     annotations = annotate(arrangement, first_downbeat, length / SAMPLE_RATE)
+    if wide is not None:
+        board, wide_notes["mixture_effects"] = effects.mixture_chain(wide, SAMPLE_RATE)
+        mixture = effects.apply(board, mixture, SAMPLE_RATE)
+        wide_notes["effects"] = chains
+        annotations.update(randomised=wide_notes)
     annotations.update(
         seed=int(seed),
         soundfont=source,
@@ -209,6 +305,13 @@ def render_song(
         extra_programs=extra_programs,
         stems={**{name: [name] for name in INSTRUMENTS}, OTHER: list(INTERFERER_PARTS)},
     )
+    if samples is not None:
+        from .samples import describe, load_bank
+
+        bank = load_bank(str(samples))
+        annotations["samples"] = {
+            part: describe(timbres[part], bank) for part in PARTS if timbres[part].source == SAMPLES
+        }
     return Song(SAMPLE_RATE, mixture, stems, annotations)
 
 

@@ -19,6 +19,13 @@ from .timbres import DRUM_KIT, Timbre, bank_and_program
 DRUM_CHANNEL, MELODIC_CHANNEL = 9, 0
 DRUM_BANK = 128
 SYNTH_GAIN = 0.5
+# A reused synthesiser renders the same part the same way only from the same state: note
+# events land on its 64-sample blocks and its 16-bit output is dithered from a 48,000-entry
+# table, so every render ends on a multiple of both, after the last tails have died out.
+# (Without this, one seed's SoundFont song changed from one render to the next; now only
+# a fresh synthesiser's first render differs, by a few 16-bit steps.)
+SYNTH_PERIOD = 48_000
+TAIL_DRAIN_SECONDS = 0.25
 
 
 @lru_cache(maxsize=2)
@@ -81,5 +88,9 @@ def render_part(notes: list[Note], timbre: Timbre, sample_rate: int, length: int
         blocks.append(synth.get_samples(length - position))
     synth.all_notes_off(channel)
     synth.all_sounds_off(channel)
+    drain = -length % SYNTH_PERIOD
+    while drain < TAIL_DRAIN_SECONDS * sample_rate:
+        drain += SYNTH_PERIOD
+    synth.get_samples(drain)
     stereo = np.concatenate(blocks).reshape(-1, 2)[:length].astype(np.float32) / 32768.0
     return stereo.mean(axis=1)

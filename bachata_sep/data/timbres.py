@@ -1,13 +1,17 @@
 """Every timbre a part can be rendered with, and the split that keeps evaluation honest.
 
-A timbre is a procedural preset or a (SoundFont, GM program) pair. The split is by
-timbre *and* by seed: training uses procedural presets, FluidR3 GM and TimGM6mb only;
-one procedural preset per part is held out for validation and one for test, and the
-MuseScore General SoundFont is test-only, so evaluation timbres are never heard in training.
+A timbre is a procedural preset, a (SoundFont, GM program) pair or a set of real recorded
+samples. The split is by timbre *and* by seed: training uses procedural presets, FluidR3
+GM, TimGM6mb and the real sample sets; one procedural preset per part is held out for
+validation and one for test, and the MuseScore General SoundFont is test-only, so
+evaluation timbres are never heard in training. A timbre's *family* (its SoundFont, the
+procedural presets, or one sample set) is the unit a held-out-source evaluation leaves out
+of training as a whole: a held-out preset of a family training knows is not held out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +28,7 @@ SOUNDFONTS = {
 }
 TRAIN_SOUNDFONTS = ("fluidr3", "timgm6mb")
 TEST_SOUNDFONTS = ("musescore",)
+SAMPLES = "samples"  # the source of timbres played from real recorded one-shots
 DRUM_KIT = "kit"  # the preset of a percussion timbre: GM drum kit 0 on bank 128
 DRUM_PARTS = ("bongo", "guira", "percussion")
 # GM programs per melodic part: guitars 24-27, basses 32-35, choir/voice, keys and pads.
@@ -76,7 +81,7 @@ class Timbre:
 
     part: str
     source: str
-    preset: str  # a procedural preset name, a GM program number, or DRUM_KIT
+    preset: str  # a procedural preset name, a GM program number, DRUM_KIT, or a sample set
 
     @property
     def name(self) -> str:
@@ -85,7 +90,12 @@ class Timbre:
 
     @property
     def is_custom(self) -> bool:
-        return self.source not in ("procedural", *SOUNDFONTS)
+        return self.source not in ("procedural", SAMPLES, *SOUNDFONTS)
+
+    @property
+    def family(self) -> str:
+        """The source family held out as a whole: a sample set, else the source's name."""
+        return family_of(self.name)
 
     @property
     def soundfont(self) -> Path:
@@ -112,10 +122,20 @@ def _split_of_procedural(timbre: Timbre) -> str:
     return "valid" if timbre.preset == VALID_PRESETS[timbre.part] else "train"
 
 
+def family_of(timbre_name: str) -> str:
+    """The family of a timbre name: ``samples/guitar/emily-guitar`` → ``emily-guitar``,
+    ``fluidr3/bass/33`` → ``fluidr3``."""
+    source, _, rest = timbre_name.partition("/")
+    return rest.rpartition("/")[2] if source == SAMPLES else source
+
+
 def split_of(timbre: Timbre) -> str:
-    """Which split may use ``timbre``: MuseScore and held-out presets are never "train"."""
+    """Which split may use ``timbre``: MuseScore and held-out presets are never "train";
+    real sample sets are training data (held out by family, see ``choose_timbres``)."""
     if timbre.source == "procedural":
         return _split_of_procedural(timbre)
+    if timbre.source == SAMPLES:
+        return "train"
     if timbre.name in VALID_VARIATIONS:
         return "valid"
     return "train" if timbre.source in TRAIN_SOUNDFONTS else "test"
@@ -146,13 +166,13 @@ def split_of_seed(seed: int) -> str | None:
 
 
 def resolve_source(source: str) -> str:
-    """Check a ``--soundfont`` value: procedural, mixed, a SoundFont name, or an existing file."""
-    if source in ("procedural", "mixed"):
+    """Check a ``--timbres`` value: procedural, mixed, samples, a SoundFont name, or a file."""
+    if source in ("procedural", "mixed", SAMPLES):
         return source
     path = SOUNDFONTS.get(source, Path(source))
     if source not in SOUNDFONTS and path.suffix.lower() not in (".sf2", ".sf3"):
         raise BadInputError(
-            f"unknown timbre source {source!r}: use procedural, mixed, "
+            f"unknown timbre source {source!r}: use procedural, mixed, {SAMPLES}, "
             f"{', '.join(SOUNDFONTS)} or the path of a .sf2/.sf3 file"
         )
     if not path.is_file():
@@ -168,25 +188,42 @@ def choose_timbres(
     source: str = "procedural",
     split: str | None = None,
     extra_programs: bool = False,
+    sample_timbres: Sequence[Timbre] = (),
+    exclude: Collection[str] = (),
 ) -> dict[str, Timbre]:
-    """One timbre per part. ``source`` "mixed" draws each part from all the split's sources;
-    ``split`` None allows every timbre of the source (a user's explicit choice);
-    ``extra_programs`` adds the SoundFonts' variation programs to the draw."""
+    """One timbre per part. ``source`` "mixed" draws each part from all the split's sources
+    (``sample_timbres`` included); "samples" plays every part that has samples from them
+    and the others from the split's procedural presets; ``split`` None allows every timbre
+    of the source (a user's explicit choice); ``extra_programs`` adds the SoundFonts'
+    variation programs to the draw; ``exclude`` leaves whole families out (to train
+    without a source and measure on it)."""
     source = resolve_source(source)
-    pool = ALL_TIMBRES if extra_programs else TIMBRES
+    pool = (*(ALL_TIMBRES if extra_programs else TIMBRES), *sample_timbres)
     chosen = {}
     for part in PARTS:
+        sampled = [t for t in sample_timbres if t.part == part]
         if source == "mixed":
             candidates = [
                 t
                 for t in pool
-                if t.part == part and (t.source == "procedural" or t.soundfont.is_file())
+                if t.part == part and (t.source in ("procedural", SAMPLES) or t.soundfont.is_file())
             ]
-        elif source == "procedural":
+        elif source == "procedural" or (source == SAMPLES and not sampled):
             candidates = [t for t in PROCEDURAL_TIMBRES if t.part == part]
+        elif source == SAMPLES:
+            candidates = sampled
         else:
             candidates = soundfont_timbres(source, part, extra_programs)
-        if split is not None and source in ("mixed", "procedural"):
+        if split is not None and source in ("mixed", "procedural", SAMPLES):
             candidates = [t for t in candidates if split_of(t) == split]
+        candidates = [t for t in candidates if t.family not in exclude] or [
+            t
+            for t in PROCEDURAL_TIMBRES
+            if t.part == part
+            and "procedural" not in exclude
+            and (split is None or split_of(t) == split)
+        ]
+        if not candidates:
+            raise BadInputError(f"leaving out {', '.join(sorted(exclude))} leaves no {part}")
         chosen[part] = candidates[rng.integers(len(candidates))]
     return chosen

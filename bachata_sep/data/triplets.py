@@ -8,7 +8,9 @@ another loop of the target's own song (same timbre: a query worth listening to, 
 reference cut from the user's own song is). With ``eq_db`` every loop, query included,
 also gets its own random EQ (timbre augmentation, see ``augment``). With ``shift_ms`` the
 mixture and its target are rolled together by a random few milliseconds, so the model
-learns bars cut a little off the downbeat, as a beat tracker cuts them. Item ``i`` depends
+learns bars cut a little off the downbeat, as a beat tracker cuts them. With ``codec_rate``
+that share of mixtures go through an MP3 codec (pedalboard's LAME, VBR quality 2-7), as
+songs reach users; the target stays clean. Item ``i`` depends
 only on ``(seed, i)``, so a dataset is reproducible with any number of DataLoader workers.
 """
 
@@ -17,12 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pedalboard
 import torch
 
 from ..errors import BadInputError
 from ..spec import INSTRUMENTS, ClipSpec
 from ..transforms import heatmap, model_magnitude
 from .augment import apply_eq_curve, random_eq_db
+from .effects import VBR_QUALITY, apply
 from .loops import LoopLibrary
 from .mix import db_to_gain
 
@@ -39,6 +43,7 @@ class Draw:
     present: bool
     equalizers: tuple[tuple[float, ...], ...] = ()  # EQ anchor dB: target, others, query
     shift: int = 0  # samples the mixture and target are rolled by (positive: later)
+    codec: float = 0.0  # the mixture's MP3 VBR quality; 0: no codec
 
 
 class TripletDataset(torch.utils.data.Dataset):
@@ -58,6 +63,7 @@ class TripletDataset(torch.utils.data.Dataset):
         eq_db: float = 0.0,
         shift_ms: float = 0.0,
         song_query_rate: float = 0.0,
+        codec_rate: float = 0.0,
         spec: ClipSpec | None = None,
     ) -> None:
         self.library = library
@@ -66,7 +72,7 @@ class TripletDataset(torch.utils.data.Dataset):
         self.absent_rate, self.same_song_rate = absent_rate, same_song_rate
         self.include_rate, self.gain_db, self.eq_db = include_rate, gain_db, eq_db
         self.max_shift = round(shift_ms / 1000 * self.spec.sample_rate)
-        self.song_query_rate = song_query_rate
+        self.song_query_rate, self.codec_rate = song_query_rate, codec_rate
         self.pool = {
             name: library.select(instrument=name, split=split)
             for name in sorted({m["instrument"] for m in library.meta})
@@ -126,7 +132,12 @@ class TripletDataset(torch.utils.data.Dataset):
         if self.song_query_rate and rng.random() < self.song_query_rate:
             own = [i for i in self.song_loops[instrument, song] if i != target]
             query = int(rng.choice(own)) if own else query
-        return Draw(instrument, target, query, tuple(others), gains, present, equalizers, shift)
+        codec = 0.0
+        if self.codec_rate and rng.random() < self.codec_rate:
+            codec = float(rng.uniform(*VBR_QUALITY))
+        return Draw(
+            instrument, target, query, tuple(others), gains, present, equalizers, shift, codec
+        )
 
     def _loop(self, draw: Draw, index: int, position: int) -> np.ndarray:
         """Library clip ``index``, through the draw's EQ at ``position`` if it has one."""
@@ -146,6 +157,9 @@ class TripletDataset(torch.utils.data.Dataset):
         if draw.shift:
             # A loop repeats, so what a late cut moves to the front is the bar's own end.
             mixture, target = np.roll(mixture, draw.shift), np.roll(target, draw.shift)
+        if draw.codec:
+            codec = pedalboard.MP3Compressor(vbr_quality=draw.codec)
+            mixture = apply(pedalboard.Pedalboard([codec]), mixture, self.spec.sample_rate)
         query = self._loop(draw, draw.query, len(draw.others) + 1).copy()
         magnitudes = model_magnitude(np.stack([mixture, target, query]), self.spec)
         return {
