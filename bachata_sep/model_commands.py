@@ -249,6 +249,7 @@ def _evaluate_sources(args: argparse.Namespace, separator: ModelSeparator) -> in
         )
     report = evaluate_sources(
         with_shifts(separator, args.shifts),
+        separator.instruments,
         training_sources(separator.folders),
         args.samples,
         args.songs,

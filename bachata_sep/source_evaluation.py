@@ -83,6 +83,7 @@ def training_sources(folders: Mapping[str, Path]) -> dict[str, list[str] | None]
 
 def evaluate_sources(
     separator: Separator,
+    instruments: Iterable[str],
     trained_on: Mapping[str, list[str] | None],
     samples: str | Path | None = None,
     songs: int = 3,
@@ -92,6 +93,7 @@ def evaluate_sources(
 ) -> dict:
     """Per family (``only`` picks some), per instrument: SI-SDRi, SDR and median level
     error of the baseline, model and oracle, and whether the family is held out."""
+    instruments = tuple(instruments)
     available = families(samples)
     chosen = list(only) if only is not None else list(available)
     report = {
@@ -104,11 +106,11 @@ def evaluate_sources(
     }
     progress = tqdm(total=len(chosen) * songs, desc="Evaluating families", unit="song")
     for family in chosen:
-        instruments = tuple(n for n in available[family] if n in separator.instruments)
+        playable = tuple(name for name in available[family] if name in instruments)
         scores: dict = defaultdict(lambda: defaultdict(list))
         for index in range(songs):
-            song = render_family_song(family, index, duration, samples, randomise, instruments)
-            for name, values in score_song(song, separator, instruments).items():
+            song = render_family_song(family, index, duration, samples, randomise, playable)
+            for name, values in score_song(song, separator, playable).items():
                 for key, value in values.items():
                     scores[name][key].extend(value)
             progress.update()
@@ -117,7 +119,7 @@ def evaluate_sources(
                 **summarise_family(scores[name]),
                 "held_out": _held_out(family, trained_on.get(name)),
             }
-            for name in instruments
+            for name in playable
         }
     progress.close()
     return report

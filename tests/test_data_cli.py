@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 from bachata_sep.cli import main
+from bachata_sep.data.loops import load_library
 from bachata_sep.data.song import STEMS
 
 
@@ -55,3 +58,58 @@ def test_render_loops_with_extra_programs_records_them(tmp_path):
     extra = ["--songs", "1", "--seed", "0", "--timbres", "fluidr3", "--extra-programs"]
     assert main([*args, *extra]) == 0
     assert "fluidr3/guitar/8:25" in (lib / "loops.csv").read_text()  # the 12-string guitar
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
+def test_render_song_from_real_samples_names_its_sources(tmp_path):
+    out = tmp_path / "song"
+    args = ["render-song", "--seed", "5", "--duration", "6", "-o", str(out)]
+    assert main([*args, "--timbres", "samples", "--samples", str(SAMPLES), "--randomise"]) == 0
+    notes = json.loads((out / "annotations.json").read_text())
+    for part in ("bongo", "guira", "bass", "guitar"):
+        assert notes["timbres"][part].startswith(f"samples/{part}/")
+        assert notes["samples"][part]["sources"] and notes["samples"][part]["licences"]
+    assert notes["randomised"]["effects"]["guitar"]
+    # The old spelling still works.
+    old = tmp_path / "old"
+    assert (
+        main(
+            [
+                "render-song",
+                "--seed",
+                "5",
+                "--duration",
+                "6",
+                "--soundfont",
+                "timgm6mb",
+                "-o",
+                str(old),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((old / "annotations.json").read_text())["soundfont"] == "timgm6mb"
+
+
+def test_samples_without_a_folder_is_one_line(tmp_path, capsys):
+    out = tmp_path / "song"
+    assert main(["render-song", "--seed", "5", "--timbres", "samples", "-o", str(out)]) == 2
+    assert "--samples DIR" in capsys.readouterr().err and not out.exists()
+
+
+def test_render_loops_with_samples_leaves_out_an_excluded_family(tmp_path):
+    lib = tmp_path / "lib"
+    args = ["render-loops", "-o", str(lib), "--duration", "8", "--loops-per-section", "1"]
+    extra = ["--songs", "3", "--timbres", "samples", "--samples", str(SAMPLES)]
+    assert main([*args, *extra, "--exclude", "emily-guitar", "--exclude", "growly-bass"]) == 0
+    rows = list(csv.DictReader((lib / "loops.csv").open()))
+    timbres = {row["timbre"] for row in rows}
+    assert "samples/guitar/martin-steel-guitar" in timbres
+    assert "samples/bass/killer-bass" in timbres
+    assert not any("emily-guitar" in t or "growly-bass" in t for t in timbres)
+    library = load_library(lib, cache_dir=tmp_path / "cache")
+    assert {m["split"] for m in library.meta} == {"train"}
+    assert "emily-guitar" not in library.families("train")
+    assert "martin-steel-guitar" in library.families("train")

@@ -174,3 +174,18 @@ def test_eq_changes_timbres_but_not_the_draw(library):
                 rtol=1e-3,
                 atol=0,
             )
+
+
+def test_codec_changes_only_the_mixture_and_is_deterministic(library):
+    plain = TripletDataset(library, "train", size=8, seed=3)
+    coded = TripletDataset(library, "train", size=8, seed=3, codec_rate=1.0)
+    for index in range(3):
+        draw = coded.draw(index)
+        assert 2 <= draw.codec <= 7 and replace(draw, codec=0.0) == plain.draw(index)
+        item, clean, again = coded[index], plain[index], coded[index]
+        torch.testing.assert_close(item["target"], clean["target"])
+        torch.testing.assert_close(item["query"], clean["query"])
+        torch.testing.assert_close(item["mixture"], again["mixture"], rtol=0, atol=0)
+        error = item["mixture"] - clean["mixture"]
+        ratio = (clean["mixture"] ** 2).sum() / (error**2).sum()
+        assert 1.0 < 10 * torch.log10(ratio) < 40  # changed, and still the same music
