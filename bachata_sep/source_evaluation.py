@@ -5,8 +5,9 @@ Held-out songs from the generator a model trained on are not held out: our model
 family (a SoundFont, the procedural presets, one set of real recorded samples) is the
 unit of generalisation here: each family's songs play the instruments it has from that
 family and the rest from the test split's timbres, and a family is *held out* for a model
-only if none of its timbres was in that model's training data (``training.sources`` of its
-``metrics.json``; leave-one-source-out: to measure a source, train without it).
+only if none of its recordings was in that model's training data (``training.sources`` of
+its ``metrics.json``; MuseScore General shares FluidR3's; leave-one-source-out: to measure
+a source, train without it).
 
 Per family and instrument it reports, for the DSP baseline, the model and the oracle ratio
 mask through the full pipeline: SI-SDRi (mean over songs), SDR (mean over songs; it counts
@@ -25,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data.song import Song, render_song
-from .data.timbres import SAMPLES, SEED_RANGES, SOUNDFONTS, Timbre
+from .data.timbres import SAMPLES, SEED_RANGES, SOUNDFONTS, Timbre, is_held_out
 from .evaluate import bar_excerpts, full_song_stems, methods_for, scored_bars, true_bars
 from .metrics import sdr, si_sdr
 from .separators import Separator
@@ -126,7 +127,7 @@ def evaluate_sources(
 
 
 def _held_out(family: str, sources: list[str] | None) -> bool | None:
-    return None if sources is None else family not in sources
+    return None if sources is None else is_held_out(family, sources)
 
 
 def score_song(

@@ -1,9 +1,12 @@
 """Benchmark the triplet sampler: can it feed training on 2 CPU cores? (not a timed test)
 
-Renders a small training library (or uses ``--library``), normalises it into the cache,
-then times items per second from a DataLoader with 0, 1 and 2 workers.
+Renders a small training library (or uses ``--library``; ``--samples DIR --randomise``
+render it as the wide training data does), normalises it into the cache, then times items
+per second from a DataLoader with 0, 1 and 2 workers, plain and with every augmentation
+on (EQ, cut shift, song queries, MP3 codec on half the mixtures).
 
     python benchmarks/bench_triplets.py [--library LIB] [--songs 8] [--items 512]
+        [--samples ../shared/samples --randomise]
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=8, help="songs to render without one")
     parser.add_argument("--items", type=int, default=512)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--samples", type=Path, help="real samples to render with")
+    parser.add_argument("--randomise", action="store_true", help="domain randomisation")
     args = parser.parse_args()
     # Item building is small tensors: one thread each (as in DataLoader workers); two
     # threads per process oversubscribe 2 cores and run ~5x slower.
@@ -47,7 +52,14 @@ def main() -> None:
         if root is None:
             root = Path(scratch) / "lib"
             started = time.perf_counter()
-            render_library(root, args.songs, timbres="train", duration=60.0)
+            render_library(
+                root,
+                args.songs,
+                timbres="train",
+                duration=60.0,
+                samples=args.samples,
+                randomise=args.randomise,
+            )
             seconds = time.perf_counter() - started
             print(f"rendered {args.songs} songs into loops: {seconds / args.songs:.1f} s/song")
         started = time.perf_counter()
@@ -56,10 +68,23 @@ def main() -> None:
         started = time.perf_counter()
         library = load_library(root, cache_dir=Path(scratch) / "cache")
         print(f"reloaded from the cache in {time.perf_counter() - started:.2f} s")
-        dataset = TripletDataset(library, "train", size=args.items * 4)
-        for workers in (0, 1, 2):
-            rate = items_per_second(dataset, args.items, workers, args.batch)
-            print(f"{workers} worker(s), batch {args.batch}: {rate:.0f} items/s")
+        size = args.items * 4
+        datasets = {
+            "plain": TripletDataset(library, "train", size=size),
+            "augmented": TripletDataset(
+                library,
+                "train",
+                size=size,
+                eq_db=6.0,
+                shift_ms=20.0,
+                song_query_rate=0.25,
+                codec_rate=0.5,
+            ),
+        }
+        for name, dataset in datasets.items():
+            for workers in (0, 1, 2):
+                rate = items_per_second(dataset, args.items, workers, args.batch)
+                print(f"{name}, {workers} worker(s), batch {args.batch}: {rate:.0f} items/s")
 
 
 if __name__ == "__main__":

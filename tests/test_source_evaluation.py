@@ -89,7 +89,8 @@ def test_cli_by_source_json_and_an_unknown_family(capsys):
     report = json.loads(capsys.readouterr().out)
     musescore = report["families"]["musescore"]
     assert set(musescore) == {"bongo", "guira", "bass", "guitar"}
-    assert all(summary["held_out"] is True for summary in musescore.values())
+    # MuseScore General is derived from FluidR3, which the shipped models trained on.
+    assert all(summary["held_out"] is False for summary in musescore.values())
     assert main([*args, "--family", "emily-guitar"]) == 2
     error = capsys.readouterr().err
     assert "no family emily-guitar" in error and "--samples" in error
