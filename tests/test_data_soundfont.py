@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -110,3 +113,29 @@ def test_musescore_is_held_out_only_from_models_that_never_heard_fluidr3():
     # The reason: one song's bongo from either SoundFont is nearly the same recording.
     fluid, muse = render_song(2_000_700, "fluidr3", 7.0), render_song(2_000_700, "musescore", 7.0)
     assert np.corrcoef(fluid.stems["bongo"][0], muse.stems["bongo"][0])[0, 1] > 0.95
+
+
+def test_with_samples_a_mixed_draw_weighs_every_family_alike():
+    from bachata_sep.data.samples import load_bank, sample_timbres
+
+    bank = load_bank(str(Path(__file__).resolve().parents[2] / "shared" / "samples"))
+    samples = sample_timbres(bank)
+    families = Counter(
+        choose_timbres(np.random.default_rng(seed), "mixed", "train", True, samples)[
+            "guitar"
+        ].family
+        for seed in range(600)
+    )
+    # procedural, fluidr3, timgm6mb and the two guitar sets: about 120 draws each.
+    assert set(families) == {
+        "procedural",
+        "fluidr3",
+        "timgm6mb",
+        "emily-guitar",
+        "martin-steel-guitar",
+    }
+    assert min(families.values()) > 80
+    plain = [choose_timbres(np.random.default_rng(s), "mixed", "train") for s in range(5)]
+    assert plain == [
+        choose_timbres(np.random.default_rng(s), "mixed", "train", False, ()) for s in range(5)
+    ]

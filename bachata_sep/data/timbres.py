@@ -202,7 +202,8 @@ def choose_timbres(
     exclude: Collection[str] = (),
 ) -> dict[str, Timbre]:
     """One timbre per part. ``source`` "mixed" draws each part from all the split's sources
-    (``sample_timbres`` included); "samples" plays every part that has samples from them
+    (with ``sample_timbres``, a family first, so a sample set weighs as much as a
+    SoundFont); "samples" plays every part that has samples from them
     and the others from the split's procedural presets; ``split`` None allows every timbre
     of the source (a user's explicit choice); ``extra_programs`` adds the SoundFonts'
     variation programs to the draw; ``exclude`` leaves whole families out (to train
@@ -235,5 +236,11 @@ def choose_timbres(
         ]
         if not candidates:
             raise BadInputError(f"leaving out {', '.join(sorted(exclude))} leaves no {part}")
+        if sample_timbres and source == "mixed":
+            # A family first, then one of its timbres: one real sample set weighs as much
+            # as a SoundFont with its dozen programs (draws without samples stay as they were).
+            families = sorted({t.family for t in candidates})
+            family = families[rng.integers(len(families))]
+            candidates = [t for t in candidates if t.family == family]
         chosen[part] = candidates[rng.integers(len(candidates))]
     return chosen
