@@ -219,3 +219,16 @@ def test_folders_without_usable_samples_are_refused(tmp_path):
         load_bank(junk)
     with pytest.raises(BadInputError, match="not a folder"):
         load_bank(tmp_path / "nowhere")
+
+
+def test_a_song_from_samples_has_exact_stems_and_names_its_sets():
+    from bachata_sep.data.song import render_song
+
+    song = render_song(2_000_900, "samples", duration=8.0, samples=SAMPLES)
+    total = np.sum(np.stack(list(song.stems.values())), axis=0)
+    np.testing.assert_allclose(total, song.mixture, atol=1e-6)
+    for part in ("bongo", "guira", "bass", "guitar"):
+        assert np.sqrt(np.mean(song.stems[part] ** 2)) > 1e-3, f"{part} is silent"
+        assert song.annotations["samples"][part]["set"] in song.annotations["timbres"][part]
+    again = render_song(2_000_900, "samples", duration=8.0, samples=SAMPLES)
+    np.testing.assert_array_equal(again.mixture, song.mixture)

@@ -225,7 +225,9 @@ def choose_timbres(
             candidates = sampled
         else:
             candidates = soundfont_timbres(source, part, extra_programs)
-        if split is not None and source in ("mixed", "procedural", SAMPLES):
+        # Sample sets asked for by name are a user's explicit choice, whatever the seed.
+        by_split = source in ("mixed", "procedural") or (source == SAMPLES and not sampled)
+        if split is not None and by_split:
             candidates = [t for t in candidates if split_of(t) == split]
         candidates = [t for t in candidates if t.family not in exclude] or [
             t
