@@ -10,6 +10,7 @@ from pathlib import Path
 from .pretrained import instrument_names, reference_clip
 
 METRICS_FILE = "metrics.json"
+SOURCES_EVALUATION = "sources_evaluation"  # the metrics of ``evaluate --by-source``
 # The settings of ``bachata-sep evaluate`` (see ``evaluate``), in the order reports show them.
 SETTINGS = {
     "aligned_clips": "aligned clips",
@@ -71,12 +72,16 @@ def render_card(metrics: dict) -> str:
         f"- validation SI-SDRi of these weights: {training.get('val_si_sdri_db', '?')} dB "
         f"(step {training.get('step', '?')}, validation timbres never seen in training)",
     ]
-    evaluation = metrics.get("evaluation")
-    if evaluation:
-        lines += [
-            "",
-            "## Evaluation (held-out songs and timbres, incl. the MuseScore General SoundFont)",
-        ]
+    headings = {
+        SOURCES_EVALUATION: "## Evaluation per timbre family (sources training never heard first)",
+        "evaluation": "## Evaluation on held-out songs of the training families (in-distribution: "
+        "unseen seeds and presets; MuseScore General is derived from FluidR3)",
+    }
+    for key, heading in headings.items():
+        evaluation = metrics.get(key)
+        if not evaluation:
+            continue
+        lines += ["", heading]
         sections = (
             {name: evaluation.get(name) or {} for name in instruments}
             if shared
@@ -85,8 +90,31 @@ def render_card(metrics: dict) -> str:
         for name, section in sections.items():
             if shared:
                 lines += ["", f"### {name}"]
-            lines += _evaluation_lines(section)
+            write = _sources_lines if key == SOURCES_EVALUATION else _evaluation_lines
+            lines += write(section)
     return "\n".join(lines) + "\n"
+
+
+def _sources_lines(evaluation: dict) -> list[str]:
+    lines = [
+        "",
+        f"Command: `{evaluation.get('command', '?')}`. Full songs; SI-SDRi in dB (mean over "
+        "songs), the model's SDR (dB) and its median stem level error over bars (dB).",
+        "",
+        "| family | held out | baseline SI-SDRi | model SI-SDRi | oracle SI-SDRi | model SDR "
+        "| model level |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    families = evaluation.get("families", {})
+    for family in sorted(families, key=lambda name: not families[name]["held_out"]):
+        summary = families[family]
+        gain = summary["si_sdri"]
+        lines.append(
+            f"| {family} | {'yes' if summary['held_out'] else 'no'} | {gain['baseline']:.2f} | "
+            f"{gain['model']:.2f} | {gain['oracle']:.2f} | {summary['sdr']['model']:.2f} | "
+            f"{summary['level_error_db']['model']:+.1f} |"
+        )
+    return lines
 
 
 def _evaluation_lines(evaluation: dict) -> list[str]:

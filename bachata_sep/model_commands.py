@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .cards import SETTINGS, update_metrics
+from .cards import SETTINGS, SOURCES_EVALUATION, update_metrics
 from .errors import BadInputError
 from .model import ModelSeparator
 from .pretrained import CHECKPOINTS
@@ -258,8 +258,37 @@ def _evaluate_sources(args: argparse.Namespace, separator: ModelSeparator) -> in
         only=args.families,
     )
     report["checkpoints"] = str(args.checkpoints)
+    if args.write_cards:
+        _write_source_cards(args, separator, report)
     print(json.dumps(report, indent=2) if args.json else table(report))
     return 0
+
+
+def _write_source_cards(args: argparse.Namespace, separator, report: dict) -> None:
+    """Each model folder's card gets its instrument's figures per family."""
+    command = (
+        f"bachata-sep evaluate --by-source --songs {args.songs} --duration {args.duration:g}"
+        + (f" --samples {args.samples}" if args.samples else "")
+        + (" --plain" if args.plain else "")
+        + "".join(f" --family {name}" for name in args.families or ())
+    )
+    by_folder: dict[Path, dict[str, dict]] = {}
+    for name in separator.instruments:
+        families = {
+            family: results[name]
+            for family, results in report["families"].items()
+            if name in results
+        }
+        by_folder.setdefault(separator.folders[name], {})[name] = {
+            "command": command,
+            "randomised": report["randomised"],
+            "families": families,
+        }
+    for folder, sections in by_folder.items():
+        shared = len(sections) > 1
+        update_metrics(
+            folder, **{SOURCES_EVALUATION: sections if shared else next(iter(sections.values()))}
+        )
 
 
 def _write_cards(args: argparse.Namespace, separator, report: dict) -> None:
