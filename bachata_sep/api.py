@@ -22,7 +22,7 @@ from .beat_tracking import BEATS_PER_BAR, BeatGrid, BeatTracker, ConstantTempoTr
 from .clips import Segment, bar_segments, crossfade_weights, excerpt
 from .errors import BadInputError
 from .pretrained import default_separator
-from .queries import query_heatmaps
+from .queries import Span, is_span, query_heatmaps, span_heatmaps
 from .separators import ClipBatch, Separator, with_shifts
 from .spec import INSTRUMENTS
 from .stretch import stretch_ratio
@@ -63,7 +63,7 @@ def separate(
     audio_or_path: AudioSource,
     sr: int | None = None,
     instruments: Sequence[str] = INSTRUMENTS,
-    references: Mapping[str, AudioSource] | None = None,
+    references: Mapping[str, AudioSource | Span] | None = None,
     separator: Separator | None = None,
     tracker: BeatTracker | None = None,
     grid: BeatGrid | None = None,
@@ -74,8 +74,9 @@ def separate(
     """Separate ``instruments`` from a song; each stem has the input's rate, channels and
     length (``(channels, samples)``, or 1-D when a 1-D array was given).
 
-    ``references`` maps an instrument to a clip of it (path or array at ``sr``) that
-    replaces the separator's default query. Without ``separator`` the best available one
+    ``references`` maps an instrument to a clip of it (path or array at ``sr``), or to a
+    ``(start, end)`` span of this song in seconds (its bars there, e.g. a guitar intro),
+    that replaces the separator's default query. Without ``separator`` the best available one
     is used: trained weights from the Hub or ``checkpoints/``, else identity
     (see :mod:`bachata_sep.pretrained`). ``grid`` takes beats already tracked for this
     song (e.g. by :func:`track` for a display), so they are not tracked twice. ``shifts``
@@ -98,7 +99,7 @@ def separate_blocks(
     audio_or_path: AudioSource,
     sr: int | None = None,
     instruments: Sequence[str] = INSTRUMENTS,
-    references: Mapping[str, AudioSource] | None = None,
+    references: Mapping[str, AudioSource | Span] | None = None,
     separator: Separator | None = None,
     tracker: BeatTracker | None = None,
     grid: BeatGrid | None = None,
@@ -123,7 +124,7 @@ def _prepare(
     audio_or_path: AudioSource,
     sr: int | None,
     instruments: Sequence[str],
-    references: Mapping[str, AudioSource] | None,
+    references: Mapping[str, AudioSource | Span] | None,
     separator: Separator | None,
     tracker: BeatTracker | None,
     grid: BeatGrid | None,
@@ -138,11 +139,12 @@ def _prepare(
     _check_request(samples, sample_rate, instruments, references, separator)
     queries = {
         name: query_heatmaps(references[name], sr, separator.spec, tracker)
-        if name in references
+        if name in references and not is_span(references[name])
         else None
         for name in instruments
     }
-    grid = grid or tracker(to_mono(samples), sample_rate)
+    mono = to_mono(samples)
+    grid = grid or tracker(mono, sample_rate)
     bar_seconds = grid.beat_period * BEATS_PER_BAR
     if samples.shape[-1] < bar_seconds * sample_rate:
         raise BadInputError(
@@ -150,6 +152,9 @@ def _prepare(
             f"4-beat bar ({bar_seconds:.2f} s at {60 / grid.beat_period:.0f} BPM)"
         )
     segments = bar_segments(grid.downbeats, sample_rate, samples.shape[-1], bar_seconds)
+    for name, reference in references.items():
+        if is_span(reference):
+            queries[name] = span_heatmaps(mono, sample_rate, segments, reference, separator.spec)
     return _Song(samples, sample_rate, segments), queries, separator, was_1d
 
 
@@ -183,7 +188,7 @@ def _check_request(
     samples: np.ndarray,
     sample_rate: int,
     instruments: Sequence[str],
-    references: Mapping[str, AudioSource],
+    references: Mapping[str, AudioSource | Span],
     separator: Separator,
 ) -> None:
     if not instruments:

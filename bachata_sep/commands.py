@@ -39,8 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--reference",
         action="append",
         default=[],
-        metavar="INSTRUMENT=PATH",
-        help="a clip of the instrument to look for (query-by-example); repeatable",
+        metavar="INSTRUMENT=PATH|@START-END",
+        help="a clip of the instrument to look for (query-by-example), or a time span of "
+        "the input where it plays, e.g. guitar=@0:05-0:13 (its bars there); repeatable",
     )
     separate.add_argument(
         "--checkpoints",
@@ -133,14 +134,34 @@ def _beat_numbers(beat_times: np.ndarray, downbeat_times: np.ndarray) -> list[in
     return [(index - first) % 4 + 1 for index in range(len(beat_times))]
 
 
-def _parse_references(items: list[str]) -> dict[str, Path]:
-    references = {}
+def _parse_references(items: list[str]) -> dict[str, Path | tuple[float, float]]:
+    references: dict[str, Path | tuple[float, float]] = {}
     for item in items:
-        name, separator, path = item.partition("=")
-        if not separator or not name or not path:
-            raise BadInputError(f"--reference wants INSTRUMENT=PATH, got {item!r}")
-        references[name.strip()] = Path(path)
+        name, separator, value = item.partition("=")
+        if not separator or not name or not value:
+            raise BadInputError(
+                f"--reference wants INSTRUMENT=PATH or INSTRUMENT=@START-END, got {item!r}"
+            )
+        references[name.strip()] = _parse_span(value) if value.startswith("@") else Path(value)
     return references
+
+
+def _parse_span(text: str) -> tuple[float, float]:
+    """``@0:05-0:13`` or ``@5-13.5``: a span of the input in (minutes and) seconds."""
+    start, dash, end = text[1:].partition("-")
+    try:
+        return _seconds(start), _seconds(end)
+    except ValueError:
+        raise BadInputError(
+            f"a reference span is @START-END in seconds or M:SS, e.g. @0:05-0:13, not {text!r}"
+        ) from None
+
+
+def _seconds(text: str) -> float:
+    minutes, colon, seconds = text.strip().rpartition(":")
+    if not seconds or (colon and not minutes):
+        raise ValueError(text)
+    return 60 * float(minutes or 0) + float(seconds)
 
 
 def _destinations(inputs: list[Path], out: Path) -> dict[Path, Path]:

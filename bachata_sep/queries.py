@@ -1,7 +1,9 @@
 """Query clips: a reference recording of an instrument turned into model-domain heatmaps.
 
 A query says *what* to look for, so any few bars of the instrument will do: we take up to
-eight of its 4-beat clips, the loudest first, each stretched to the universal clip.
+eight of its 4-beat clips, the loudest first, each stretched to the universal clip. A
+reference can also be a time span of the song itself (a guitar intro, say): its bars, cut
+on the song's own downbeats, are the query, in the very timbre the song has.
 """
 
 from __future__ import annotations
@@ -11,12 +13,56 @@ import torch
 
 from .audio import AudioSource, as_audio, is_silent, to_mono
 from .beat_tracking import BEATS_PER_BAR, BeatTracker
-from .clips import bar_segments, excerpt
+from .clips import Segment, bar_segments, excerpt
 from .errors import BadInputError
 from .spec import ClipSpec
 from .transforms import heatmap, model_magnitude, universal_clip
 
 MAX_QUERY_CLIPS = 8
+# A bar counts as inside a span when this share of it is; a span holding no such bar is
+# taken as one clip if it lasts this long at least.
+SPAN_BAR_SHARE = 0.75
+MIN_SPAN_SECONDS = 0.5
+
+Span = tuple[float, float]
+
+
+def is_span(reference: object) -> bool:
+    """Whether a reference is a ``(start, end)`` span in seconds rather than audio."""
+    return (
+        isinstance(reference, tuple)
+        and len(reference) == 2
+        and all(isinstance(value, int | float) for value in reference)
+    )
+
+
+def span_heatmaps(
+    mono: np.ndarray, sample_rate: int, segments: list[Segment], span: Span, spec: ClipSpec
+) -> torch.Tensor:
+    """Heatmaps of the song's own bars inside ``span`` (seconds), the loudest first; a span
+    shorter than a bar is taken as one clip."""
+    start, end = span
+    seconds = len(mono) / sample_rate
+    if not 0 <= start < end <= seconds + 1e-6:
+        raise BadInputError(
+            f"the reference span {start:g}-{end:g} s must lie within the song (0-{seconds:.2f} s) "
+            "and end after it starts"
+        )
+    first, last = round(start * sample_rate), round(end * sample_rate)
+    inside = [
+        excerpt(mono, s.start, s.end)
+        for s in segments
+        if min(s.end, last) - max(s.start, first) >= SPAN_BAR_SHARE * s.length
+    ]
+    if not inside:
+        if end - start < MIN_SPAN_SECONDS:
+            raise BadInputError(
+                f"the reference span {start:g}-{end:g} s is too short: give at least one bar"
+            )
+        inside = [mono[first:last]]
+    if all(is_silent(clip) for clip in inside):
+        raise BadInputError(f"the song is silent from {start:g} to {end:g} s")
+    return loudest_clip_heatmaps(inside, spec)
 
 
 def query_heatmaps(

@@ -5,12 +5,14 @@ import textwrap
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from conftest import percussion_track, si_sdr, synthetic_song
 
 import bachata_sep
 from bachata_sep.beat_tracking import BeatTrackingWarning, ConstantTempoTracker
+from bachata_sep.clips import bar_segments
 from bachata_sep.errors import BadInputError
-from bachata_sep.queries import query_heatmaps
+from bachata_sep.queries import loudest_clip_heatmaps, query_heatmaps
 from bachata_sep.separators import IdentitySeparator, OracleSeparator
 
 
@@ -231,3 +233,71 @@ def test_ten_minute_song_is_processed_in_bounded_memory():
     )
     growth_mb = float(result.stdout.strip().splitlines()[-1])
     assert growth_mb < 400, growth_mb
+
+
+class RecordingSeparator(IdentitySeparator):
+    """The identity, remembering the queries it was given."""
+
+    def masks(self, batch, queries):
+        self.queries = dict(queries)
+        return super().masks(batch, queries)
+
+
+def test_a_span_of_the_song_is_the_query_of_its_bars():
+    mixture, stems = synthetic_song(22050, 1, bars=8, pickup_beats=0)
+    intro = 8 * 22050  # the guitar plays alone for the first 4 bars (0.2-7.7 s) and more
+    song = mixture.copy()
+    song[:, :intro] = stems["guitar"][:, :intro]
+    separator = RecordingSeparator()
+    spec = separator.spec
+    bachata_sep.separate(
+        song,
+        sr=22050,
+        instruments=("guitar",),
+        references={"guitar": (0.2, 7.7)},
+        separator=separator,
+        progress=False,
+    )
+    query = separator.queries["guitar"]
+    assert query.shape[0] == 4 and query.shape[1:] == (spec.n_bins, spec.n_frames)
+    # The query is the guitar's own bars of the intro, cut on the song's downbeats.
+    grid = ConstantTempoTracker()(song[0], 22050)
+    bars = bar_segments(grid.downbeats, 22050, song.shape[-1], 4 * grid.beat_period)
+    guitar = stems["guitar"][0]
+    guitar_bars = [
+        guitar[bar.start : bar.end] for bar in bars if bar.start >= 0 and bar.end <= intro
+    ]
+    expected = loudest_clip_heatmaps(guitar_bars, spec)
+    torch.testing.assert_close(query, expected, rtol=1e-4, atol=1e-4)
+    bachata_sep.separate(
+        song,
+        sr=22050,
+        instruments=("guitar",),
+        references={"guitar": (8.0, 14.5)},
+        separator=separator,
+        progress=False,
+    )
+    assert (separator.queries["guitar"].mean(0) - expected.mean(0)).abs().mean() > 0.05
+
+
+@pytest.mark.parametrize(
+    ("span", "message"),
+    [
+        ((3.0, 2.0), "end after it starts"),
+        ((5.0, 99.0), "within the song"),
+        ((1.0, 1.2), "too short"),
+    ],
+)
+def test_a_bad_span_is_refused_before_separating(span, message):
+    mixture, _ = synthetic_song(22050, 1, bars=6)
+    separator = RecordingSeparator()
+    with pytest.raises(BadInputError, match=message):
+        bachata_sep.separate(
+            mixture,
+            sr=22050,
+            instruments=("bass",),
+            references={"bass": span},
+            separator=separator,
+            progress=False,
+        )
+    assert not hasattr(separator, "queries")

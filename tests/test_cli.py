@@ -215,6 +215,11 @@ def test_ten_minute_stereo_song_never_holds_its_stems(tmp_path):
 def test_argument_errors(song_file, tmp_path):
     result = _run("separate", str(song_file), "-o", str(tmp_path), "--reference", "bass")
     assert result.returncode == 2 and "INSTRUMENT=PATH" in result.stderr
+    for span in ("@0:01", "@a-3", "@1:-3"):
+        result = _run(
+            "separate", str(song_file), "-o", str(tmp_path), "--reference", f"bass={span}"
+        )
+        assert result.returncode == 2 and "@START-END in seconds or M:SS" in result.stderr
     other = tmp_path / "sub" / "my song.flac"
     other.parent.mkdir()
     other.write_bytes(song_file.read_bytes())
@@ -276,3 +281,13 @@ def test_evaluate_writes_each_models_card_a_shared_one_per_instrument(tmp_path):
     assert set(evaluated) == {"guira", "guitar"}
     assert all(section["aligned_clips"] == summary for section in evaluated.values())
     assert "### guitar" in (tmp_path / "shared" / "README.md").read_text()
+
+
+def test_a_reference_span_of_the_input(song_file, tmp_path):
+    out = tmp_path / "out"
+    args = ["separate", str(song_file), "-o", str(out), "--instruments", "bass"]
+    result = _run(*args, "--reference", "bass=@0:00.5-0:07")
+    assert result.returncode == 0, result.stderr
+    assert sf.info(out / "my song" / "bass.wav").frames == sf.info(song_file).frames
+    beyond = _run(*args, "--reference", "bass=@0:01-9:00")
+    assert beyond.returncode == 2 and "within the song" in beyond.stderr
