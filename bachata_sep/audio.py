@@ -29,6 +29,8 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 AudioSource = str | os.PathLike | np.ndarray
+# Audio files a folder of loops or samples is scanned for.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, str]:

@@ -272,23 +272,22 @@ def _write_source_cards(args: argparse.Namespace, separator, report: dict) -> No
         + (" --plain" if args.plain else "")
         + "".join(f" --family {name}" for name in args.families or ())
     )
-    by_folder: dict[Path, dict[str, dict]] = {}
-    for name in separator.instruments:
-        families = {
-            family: results[name]
-            for family, results in report["families"].items()
-            if name in results
-        }
-        by_folder.setdefault(separator.folders[name], {})[name] = {
-            "command": command,
-            "randomised": report["randomised"],
-            "families": families,
-        }
-    for folder, sections in by_folder.items():
-        shared = len(sections) > 1
-        update_metrics(
-            folder, **{SOURCES_EVALUATION: sections if shared else next(iter(sections.values()))}
-        )
+    _record_per_folder(
+        separator,
+        SOURCES_EVALUATION,
+        {
+            name: {
+                "command": command,
+                "randomised": report["randomised"],
+                "families": {
+                    family: results[name]
+                    for family, results in report["families"].items()
+                    if name in results
+                },
+            }
+            for name in separator.instruments
+        },
+    )
 
 
 def _write_cards(args: argparse.Namespace, separator, report: dict) -> None:
@@ -298,18 +297,30 @@ def _write_cards(args: argparse.Namespace, separator, report: dict) -> None:
 
     command = f"bachata-sep evaluate --songs {args.songs} --duration {args.duration:g}"
     floors = quick_check(separator, separator.instruments)
+    _record_per_folder(
+        separator,
+        "evaluation",
+        {
+            name: {
+                "command": command,
+                "songs": report["songs"],
+                **{setting: report[setting].get(name) for setting in SETTINGS},
+                "min_si_sdri_db": round(floors[name] - TEST_FLOOR_MARGIN_DB, 2),
+            }
+            for name in separator.instruments
+        },
+    )
+
+
+def _record_per_folder(separator, key: str, sections: dict[str, dict]) -> None:
+    """Write each instrument's ``sections`` entry under ``key`` in its model folder's
+    metrics; a folder with several instruments holds one shared model, so it gets them
+    per instrument."""
     by_folder: dict[Path, dict[str, dict]] = {}
-    for name in separator.instruments:
-        by_folder.setdefault(separator.folders[name], {})[name] = {
-            "command": command,
-            "songs": report["songs"],
-            **{setting: report[setting].get(name) for setting in SETTINGS},
-            "min_si_sdri_db": round(floors[name] - TEST_FLOOR_MARGIN_DB, 2),
-        }
-    for folder, sections in by_folder.items():
-        # A folder holds one model, so it has several instruments only if that is shared.
-        shared = len(sections) > 1
-        update_metrics(folder, evaluation=sections if shared else next(iter(sections.values())))
+    for name, section in sections.items():
+        by_folder.setdefault(separator.folders[name], {})[name] = section
+    for folder, held in by_folder.items():
+        update_metrics(folder, **{key: held if len(held) > 1 else next(iter(held.values()))})
 
 
 def run_push(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import is_silent, read_audio, to_mono, write_audio
+from ..audio import AUDIO_SUFFIXES, is_silent, read_audio, to_mono, write_audio
 from ..errors import BadInputError
 from ..spec import ClipSpec
 from ..stretch import stretch
@@ -40,7 +40,6 @@ from .timbres import (
 
 CSV_NAME = "loops.csv"
 CSV_FIELDS = ("file", "instrument", "section", "bpm", "beats", "key", "timbre", "song")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 LOOP_BEATS = (4, 8)
 PLAUSIBLE_BPM = (70.0, 200.0)
 LOUDNESS_DB = -20.0

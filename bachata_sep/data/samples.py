@@ -24,7 +24,7 @@ import numpy as np
 import soxr
 from scipy.signal import butter, sosfilt
 
-from ..audio import is_silent, read_audio, to_mono
+from ..audio import AUDIO_SUFFIXES, is_silent, read_audio, to_mono
 from ..errors import BadInputError
 from .patterns import (
     COWBELL,
@@ -40,7 +40,6 @@ from .procedural import RELEASE_SECONDS, with_release
 from .timbres import SAMPLES, Timbre
 
 CSV_NAME = "samples.csv"
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 FLAT_SET = "samples"  # the set of files lying directly in the bank's folder
 # The sample families each part may play; voice and keys have none.
 PART_FAMILIES: dict[str, tuple[str, ...]] = {

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
@@ -41,6 +42,9 @@ from .mix import (
 )
 from .patterns import BEATS_PER_BAR, INTERFERER_PARTS, PARTS, Arrangement, Note, arrange
 from .timbres import SAMPLES, Timbre, choose_timbres, split_of_seed
+
+if TYPE_CHECKING:
+    from .samples import SampleBank
 
 SAMPLE_RATE = 44_100
 OTHER = "other"
@@ -163,14 +167,13 @@ def render_notes(
     length: int,
     rng: np.random.Generator,
     spread: float,
-    samples: os.PathLike | str | None = None,
+    bank: SampleBank | None = None,
 ) -> np.ndarray:
     if timbre.source == "procedural":
         return procedural.render_part(part, notes, timbre.preset, SAMPLE_RATE, length, rng, spread)
     if timbre.source == SAMPLES:
-        from .samples import load_bank, render_part
+        from .samples import render_part
 
-        bank = load_bank(str(samples))
         return render_part(part, notes, timbre, bank, SAMPLE_RATE, length, rng)
     return soundfont.render_part(notes, timbre, SAMPLE_RATE, length)
 
@@ -226,12 +229,13 @@ def render_song(
     needs_samples = source == SAMPLES or any(t.source == SAMPLES for t in (timbres or {}).values())
     if needs_samples and samples is None:
         raise BadInputError("timbres from samples need a samples folder (--samples DIR)")
-    sample_timbres = ()
+    bank, sample_timbres = None, ()
     if samples is not None:
         from .samples import load_bank
         from .samples import sample_timbres as timbres_of_bank
 
-        sample_timbres = tuple(timbres_of_bank(load_bank(str(samples))))
+        bank = load_bank(str(samples))
+        sample_timbres = tuple(timbres_of_bank(bank))
     rng = np.random.default_rng(seed)
     wide = np.random.default_rng([seed, RANDOMISE_STREAM]) if randomise else None
     timbres = {
@@ -273,7 +277,7 @@ def render_song(
             rng,
             wide_notes.get("swing", 0.0),
         )
-        mono = render_notes(part, notes, timbres[part], length, rng, timbre_spread, samples)
+        mono = render_notes(part, notes, timbres[part], length, rng, timbre_spread, bank)
         offset_db = rng.uniform(-3, 3)
         if wide is not None:
             board, chains[part] = effects.stem_chain(part, wide)
@@ -305,10 +309,9 @@ def render_song(
         extra_programs=extra_programs,
         stems={**{name: [name] for name in INSTRUMENTS}, OTHER: list(INTERFERER_PARTS)},
     )
-    if samples is not None:
-        from .samples import describe, load_bank
+    if bank is not None:
+        from .samples import describe
 
-        bank = load_bank(str(samples))
         annotations["samples"] = {
             part: describe(timbres[part], bank) for part in PARTS if timbres[part].source == SAMPLES
         }
