@@ -23,6 +23,7 @@ from .clips import Segment, bar_segments, crossfade_weights, excerpt
 from .errors import BadInputError
 from .pretrained import default_separator
 from .queries import Span, is_span, query_heatmaps, span_heatmaps
+from .refine import checked_queries, refined_queries
 from .separators import ClipBatch, Separator, with_shifts
 from .spec import INSTRUMENTS
 from .stretch import stretch_ratio
@@ -70,6 +71,7 @@ def separate(
     batch_size: int = BATCH_SIZE,
     progress: bool = True,
     shifts: int = 1,
+    refine: bool = False,
 ) -> dict[str, np.ndarray]:
     """Separate ``instruments`` from a song; each stem has the input's rate, channels and
     length (``(channels, samples)``, or 1-D when a 1-D array was given).
@@ -82,10 +84,21 @@ def separate(
     song (e.g. by :func:`track` for a display), so they are not tracked twice. ``shifts``
     above 1 runs the separator that many times on every clip, shifted by a frame each way,
     and averages the masks (:class:`~bachata_sep.separators.ShiftedSeparator`; 3 gains
-    the bongo 0.2 dB on the held-out songs, for three times the model time).
+    the bongo 0.2 dB on the held-out songs, for three times the model time). ``refine``
+    runs a first pass and takes each instrument's strongest, cleanest bars of this song
+    as its query (:mod:`bachata_sep.refine`), for one more run of the model.
     """
     song, queries, separator, was_1d = _prepare(
-        audio_or_path, sr, instruments, references, separator, tracker, grid, shifts
+        audio_or_path,
+        sr,
+        instruments,
+        references,
+        separator,
+        tracker,
+        grid,
+        shifts,
+        refine,
+        batch_size,
     )
     # The blocks cover every sample exactly once, so the stems need no zeroing.
     stems = {name: np.empty_like(song.samples) for name in queries}
@@ -106,6 +119,7 @@ def separate_blocks(
     batch_size: int = BATCH_SIZE,
     progress: bool = True,
     shifts: int = 1,
+    refine: bool = False,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """:func:`separate` piece by piece: ``(start sample, {instrument: (channels, n)
     block})`` in song order, each block final, together covering the song once.
@@ -115,7 +129,16 @@ def separate_blocks(
     call, before the first block.
     """
     song, queries, separator, _ = _prepare(
-        audio_or_path, sr, instruments, references, separator, tracker, grid, shifts
+        audio_or_path,
+        sr,
+        instruments,
+        references,
+        separator,
+        tracker,
+        grid,
+        shifts,
+        refine,
+        batch_size,
     )
     return _overlap_add(song, queries, separator, batch_size, progress)
 
@@ -129,6 +152,8 @@ def _prepare(
     tracker: BeatTracker | None,
     grid: BeatGrid | None,
     shifts: int,
+    refine: bool = False,
+    batch_size: int = BATCH_SIZE,
 ) -> tuple[_Song, dict[str, torch.Tensor | None], Separator, bool]:
     """The song cut into bars, the queries, the separator and whether the song was 1-D;
     everything that can refuse the request happens here, before any separation."""
@@ -137,12 +162,6 @@ def _prepare(
     tracker = tracker or ConstantTempoTracker()
     references = references or {}
     _check_request(samples, sample_rate, instruments, references, separator)
-    queries = {
-        name: query_heatmaps(references[name], sr, separator.spec, tracker)
-        if name in references and not is_span(references[name])
-        else None
-        for name in instruments
-    }
     mono = to_mono(samples)
     grid = grid or tracker(mono, sample_rate)
     bar_seconds = grid.beat_period * BEATS_PER_BAR
@@ -152,10 +171,22 @@ def _prepare(
             f"4-beat bar ({bar_seconds:.2f} s at {60 / grid.beat_period:.0f} BPM)"
         )
     segments = bar_segments(grid.downbeats, sample_rate, samples.shape[-1], bar_seconds)
+    queries: dict[str, torch.Tensor | None] = dict.fromkeys(instruments)
     for name, reference in references.items():
-        if is_span(reference):
-            queries[name] = span_heatmaps(mono, sample_rate, segments, reference, separator.spec)
-    return _Song(samples, sample_rate, segments), queries, separator, was_1d
+        queries[name] = (
+            span_heatmaps(mono, sample_rate, segments, reference, separator.spec)
+            if is_span(reference)
+            else query_heatmaps(reference, sr, separator.spec, tracker, bar_seconds)
+        )
+    song = _Song(samples, sample_rate, segments)
+    if refine:
+        queries = refined_queries(
+            song.mono_excerpt, segments, sample_rate, queries, separator, batch_size
+        )
+    queries = checked_queries(
+        song.mono_excerpt, segments, sample_rate, queries, separator, batch_size
+    )
+    return song, queries, separator, was_1d
 
 
 def _overlap_add(

@@ -58,6 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the models N times per clip, shifted a frame each way, and average: 3 "
         "gains the bongo 0.2 dB on the held-out songs, for 2x the time (default: 1)",
     )
+    separate.add_argument(
+        "--refine",
+        action="store_true",
+        help="a second pass whose query is each instrument's strongest, cleanest bars of "
+        "the song itself (from a first pass), for one more run of the models",
+    )
     separate.set_defaults(run=run_separate)
 
     beats = subparsers.add_parser("beats", help="print beat and downbeat times of a song")
@@ -86,6 +92,7 @@ def run_separate(args: argparse.Namespace) -> int:
                 references=references,
                 separator=separator,
                 shifts=args.shifts,
+                refine=args.refine,
             )
             _save_stems(
                 destination,

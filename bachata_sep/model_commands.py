@@ -127,6 +127,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "100-190 kbps), as songs reach users; targets stay clean (default: %(default)s)",
     )
     train.add_argument(
+        "--mixed-query-rate",
+        type=float,
+        default=defaults.mixed_query_rate,
+        help="share of training queries with the other instruments of their bar mixed in "
+        "3-20 dB under them, as a span of a user's song has (default: %(default)s)",
+    )
+    train.add_argument(
         "--keep",
         choices=KEEPS,
         default=defaults.keep,
@@ -189,6 +196,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--plain",
         action="store_true",
         help="with --by-source: render the songs without domain randomisation",
+    )
+    evaluate.add_argument(
+        "--references",
+        action="store_true",
+        help="with --by-source: also score the model with queries from the song itself "
+        "(the target's own stem; the two bars where it is loudest, as a span of the mixture) "
+        "and with --refine's second pass",
     )
     evaluate.set_defaults(run=run_evaluate)
 
@@ -256,6 +270,7 @@ def _evaluate_sources(args: argparse.Namespace, separator: ModelSeparator) -> in
         args.duration,
         randomise=not args.plain,
         only=args.families,
+        references=args.references,
     )
     report["checkpoints"] = str(args.checkpoints)
     if args.write_cards:
@@ -270,6 +285,7 @@ def _write_source_cards(args: argparse.Namespace, separator, report: dict) -> No
         f"bachata-sep evaluate --by-source --songs {args.songs} --duration {args.duration:g}"
         + (f" --samples {args.samples}" if args.samples else "")
         + (" --plain" if args.plain else "")
+        + (" --references" if args.references else "")
         + "".join(f" --family {name}" for name in args.families or ())
     )
     _record_per_folder(

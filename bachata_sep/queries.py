@@ -8,11 +8,13 @@ on the song's own downbeats, are the query, in the very timbre the song has.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
 from .audio import AudioSource, as_audio, is_silent, to_mono
-from .beat_tracking import BEATS_PER_BAR, BeatTracker
+from .beat_tracking import BEATS_PER_BAR, BeatTracker, BeatTrackingWarning
 from .clips import Segment, bar_segments, excerpt
 from .errors import BadInputError
 from .spec import ClipSpec
@@ -66,20 +68,38 @@ def span_heatmaps(
 
 
 def query_heatmaps(
-    reference: AudioSource, sr: int | None, spec: ClipSpec, tracker: BeatTracker
+    reference: AudioSource,
+    sr: int | None,
+    spec: ClipSpec,
+    tracker: BeatTracker,
+    bar_seconds: float | None = None,
 ) -> torch.Tensor:
     """Heatmaps ``(Q, F, T)`` of up to eight 4-beat clips of a reference, the loudest first.
-    A reference too short to track is taken as one clip."""
+
+    A reference without a pulse of its own (a bass line alone often has none the tracker
+    trusts) is cut into bars of ``bar_seconds``, the song's; squeezing it whole into one
+    clip would show the model a pattern many times too dense. A reference too short for
+    that is taken as one clip."""
     samples, sample_rate, _ = as_audio(reference, sr)
     mono = to_mono(samples)
     if is_silent(mono):
         raise BadInputError("the reference clip is silent")
-    grid = tracker(mono, sample_rate)
-    segments = bar_segments(
-        grid.downbeats, sample_rate, len(mono), grid.beat_period * BEATS_PER_BAR
-    )
+    with warnings.catch_warnings():
+        if bar_seconds is not None:
+            warnings.simplefilter("ignore", BeatTrackingWarning)
+        grid = tracker(mono, sample_rate)
+    if grid.fallback and bar_seconds is not None:
+        bar = round(bar_seconds * sample_rate)
+        starts = range(0, len(mono) - bar + 1, bar)
+        segments = [Segment(start, start + bar) for start in starts]
+    else:
+        segments = bar_segments(
+            grid.downbeats, sample_rate, len(mono), grid.beat_period * BEATS_PER_BAR
+        )
     clips = [excerpt(mono, s.start, s.end) for s in segments if s.start >= 0 and s.end <= len(mono)]
-    return loudest_clip_heatmaps([mono] if grid.fallback or not clips else clips, spec)
+    if not clips or (grid.fallback and bar_seconds is None):
+        clips = [mono]
+    return loudest_clip_heatmaps(clips, spec)
 
 
 def loudest_clip_heatmaps(clips: list[np.ndarray], spec: ClipSpec) -> torch.Tensor:

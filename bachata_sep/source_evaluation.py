@@ -13,6 +13,12 @@ Per family and instrument it reports, for the DSP baseline, the model and the or
 mask through the full pipeline: SI-SDRi (mean over songs), SDR (mean over songs; it counts
 a stem at the wrong level as error) and the median stem level error over the scored bars
 (dB, estimate over truth: −51 means a silent stem, however clean its SI-SDR).
+
+With ``references`` the model is also scored with a query from the song itself instead of
+its default reference: the target's own isolated stem (a reference from elsewhere in the
+same recording), and a span of the mixture, the two bars where the target is loudest
+against the rest (what a user would mark: other instruments play there too); and the
+automatic second pass, ``refine``, whose query is the first pass's cleanest bars.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from .api import separate
+from .clips import Segment
 from .data.song import Song, render_song
 from .data.timbres import SAMPLES, SEED_RANGES, SOUNDFONTS, Timbre, is_held_out
 from .evaluate import bar_excerpts, full_song_stems, methods_for, scored_bars, true_bars
@@ -35,6 +43,8 @@ from .spec import INSTRUMENTS
 SYNTHETIC_FAMILIES = ("procedural", *SOUNDFONTS)
 FIRST_SEED = SEED_RANGES["test"].start + 700
 SCORED_METHODS = ("baseline", "model", "oracle")
+REFERENCE_METHODS = ("stem-reference", "span-reference", "refine")
+SPAN_BARS = 2
 
 
 def families(samples: str | Path | None) -> dict[str, tuple[str, ...]]:
@@ -91,9 +101,11 @@ def evaluate_sources(
     duration: float = 30.0,
     randomise: bool = True,
     only: Iterable[str] | None = None,
+    references: bool = False,
 ) -> dict:
     """Per family (``only`` picks some), per instrument: SI-SDRi, SDR and median level
-    error of the baseline, model and oracle, and whether the family is held out."""
+    error of the baseline, model and oracle (and of the model with references from the
+    song itself), and whether the family is held out."""
     instruments = tuple(instruments)
     available = families(samples)
     chosen = list(only) if only is not None else list(available)
@@ -101,6 +113,7 @@ def evaluate_sources(
         "songs_per_family": songs,
         "duration_s": duration,
         "randomised": randomise,
+        "methods": [*SCORED_METHODS, *(REFERENCE_METHODS if references else ())],
         "metrics": "full song; SI-SDRi and SDR (dB) mean over songs, level error (dB, "
         "estimate over truth) median over scored bars",
         "families": {},
@@ -111,13 +124,13 @@ def evaluate_sources(
         scores: dict = defaultdict(lambda: defaultdict(list))
         for index in range(songs):
             song = render_family_song(family, index, duration, samples, randomise, playable)
-            for name, values in score_song(song, separator, playable).items():
+            for name, values in score_song(song, separator, playable, references).items():
                 for key, value in values.items():
                     scores[name][key].extend(value)
             progress.update()
         report["families"][family] = {
             name: {
-                **summarise_family(scores[name]),
+                **summarise_family(scores[name], report["methods"]),
                 "held_out": _held_out(family, trained_on.get(name)),
             }
             for name in playable
@@ -131,15 +144,31 @@ def _held_out(family: str, sources: list[str] | None) -> bool | None:
 
 
 def score_song(
-    song: Song, separator: Separator, instruments: tuple[str, ...]
+    song: Song, separator: Separator, instruments: tuple[str, ...], references: bool = False
 ) -> dict[str, dict[str, list[float]]]:
     """Whole-stem SI-SDR and SDR per method, and the level error of each scored bar."""
     bars = true_bars(song)
     length = min(bar.length for bar in bars)
     mixture_bars = bar_excerpts(song.mixture, bars, length)
     scores: dict = defaultdict(dict)
-    for method, method_separator in methods_for(separator, song).items():
-        stems = full_song_stems(song, method_separator, instruments)
+    runs = {
+        method: full_song_stems(song, method_separator, instruments)
+        for method, method_separator in methods_for(separator, song).items()
+    }
+    if references:
+        runs |= {
+            method: separate(
+                song.mixture,
+                sr=song.sample_rate,
+                instruments=instruments,
+                references=song_references(song, method, instruments, bars),
+                separator=separator,
+                progress=False,
+                refine=method == "refine",
+            )
+            for method in REFERENCE_METHODS
+        }
+    for method, stems in runs.items():
         for name in instruments:
             truth = song.stems[name]
             scores[name][f"si_sdr/{method}"] = [float(si_sdr(truth, stems[name]).mean())]
@@ -151,6 +180,29 @@ def score_song(
     return scores
 
 
+def song_references(
+    song: Song, method: str, instruments: tuple[str, ...], bars: list[Segment]
+) -> dict[str, np.ndarray | tuple[float, float]]:
+    """Each instrument's query from the song itself: its isolated stem (``stem-reference``),
+    or the span of :data:`SPAN_BARS` bars where it is loudest against the mixture
+    (``span-reference``); none for ``refine``, whose second pass finds its own."""
+    if method == "refine":
+        return {}
+    if method == "stem-reference":
+        return {name: song.stems[name] for name in instruments}
+    mixture = bar_excerpts(song.mixture, bars, min(bar.length for bar in bars))
+    rate = song.sample_rate
+    spans = {}
+    for name in instruments:
+        target = bar_excerpts(song.stems[name], bars, mixture.shape[-1])
+        share = level_error_db(mixture, target)
+        window = np.convolve(share, np.ones(SPAN_BARS), mode="valid")
+        first = int(np.argmax(window))
+        last = first + SPAN_BARS - 1
+        spans[name] = (bars[first].start / rate, bars[last].end / rate)
+    return spans
+
+
 def level_error_db(truth: np.ndarray, estimate: np.ndarray) -> np.ndarray:
     """How many dB louder each estimate is than its truth (energy over the last axis)."""
     return 10 * np.log10(_energy(estimate) / _energy(truth))
@@ -160,26 +212,44 @@ def _energy(clips: np.ndarray) -> np.ndarray:
     return np.maximum(np.sum(np.square(clips, dtype=np.float64), axis=-1), 1e-12)
 
 
-def summarise_family(scores: Mapping[str, list[float]]) -> dict:
-    """Means over songs (SI-SDRi, SDR) and the median over bars (level error)."""
+def summarise_family(
+    scores: Mapping[str, list[float]], methods: Iterable[str] = SCORED_METHODS
+) -> dict:
+    """Means over songs (SI-SDRi, SDR) and the median over bars (level error); with
+    reference methods, also each song's SI-SDRi change over the default reference, at
+    worst (a reference must never ruin a stem)."""
+    methods = tuple(methods)
     mixture = float(np.mean(scores["si_sdr/mixture"]))
-    return {
+    summary = {
         "songs": len(scores["si_sdr/mixture"]),
         "bars": len(scores["level/model"]),
         "mixture_si_sdr": mixture,
-        "si_sdri": {m: float(np.mean(scores[f"si_sdr/{m}"])) - mixture for m in SCORED_METHODS},
-        "sdr": {m: float(np.mean(scores[f"sdr/{m}"])) for m in SCORED_METHODS},
-        "level_error_db": {m: float(np.median(scores[f"level/{m}"])) for m in SCORED_METHODS},
+        "si_sdri": {m: float(np.mean(scores[f"si_sdr/{m}"])) - mixture for m in methods},
+        "sdr": {m: float(np.mean(scores[f"sdr/{m}"])) for m in methods},
+        "level_error_db": {m: float(np.median(scores[f"level/{m}"])) for m in methods},
     }
+    default = np.array(scores["si_sdr/model"])
+    worst = {
+        m: float(np.min(np.array(scores[f"si_sdr/{m}"]) - default))
+        for m in methods
+        if m in REFERENCE_METHODS
+    }
+    return summary | ({"worst_song_change_db": worst} if worst else {})
 
 
 def table(report: dict) -> str:
     """The report as text: one row per family and instrument."""
+    with_references = set(REFERENCE_METHODS) <= set(report.get("methods", ()))
     lines = [
         "SI-SDRi / SDR / median level error (dB): baseline | model | oracle; "
         "held out = no timbre of the family in the model's training data",
         "family               instrument  held out  SI-SDRi b/m/o        "
-        "SDR b/m/o            level b/m/o",
+        "SDR b/m/o            level b/m/o"
+        + (
+            "  SI-SDRi stem/span/refine  level stem/span/refine  worst song stem/span/refine"
+            if with_references
+            else ""
+        ),
     ]
     for family, by_instrument in report["families"].items():
         for name, summary in by_instrument.items():
@@ -187,6 +257,15 @@ def table(report: dict) -> str:
                 " ".join(f"{summary[metric][method]:6.1f}" for method in SCORED_METHODS)
                 for metric in ("si_sdri", "sdr", "level_error_db")
             ]
+            if with_references:
+                cells += [
+                    " ".join(f"{values[method]:6.1f}" for method in REFERENCE_METHODS)
+                    for values in (
+                        summary["si_sdri"],
+                        summary["level_error_db"],
+                        summary["worst_song_change_db"],
+                    )
+                ]
             held = {True: "yes", False: "no", None: "?"}[summary["held_out"]]
             lines.append(f"{family:<20} {name:<10}  {held:<8}  " + "  ".join(cells))
     return "\n".join(lines)

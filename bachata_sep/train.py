@@ -111,6 +111,7 @@ class TrainConfig:
     shift_ms: float = 0.0
     song_query_rate: float = 0.0
     codec_rate: float = 0.0
+    mixed_query_rate: float = 0.0
     workers: int = 1
 
     def command(self) -> str:
@@ -265,7 +266,7 @@ def train(config: TrainConfig) -> dict[str, float]:
         raise BadInputError(f"EQ range must be 0 (off) or positive, not {config.eq_db} dB")
     if config.shift_ms < 0:
         raise BadInputError(f"shift range must be 0 (off) or positive, not {config.shift_ms} ms")
-    for name in ("song_query_rate", "codec_rate"):
+    for name in ("song_query_rate", "codec_rate", "mixed_query_rate"):
         if not 0 <= getattr(config, name) <= 1:
             label = name.replace("_", " ")
             raise BadInputError(f"{label} must be between 0 and 1, not {getattr(config, name)}")
@@ -528,4 +529,5 @@ def _dataset(
         shift_ms=config.shift_ms if augment else 0.0,
         song_query_rate=config.song_query_rate if augment else 0.0,
         codec_rate=config.codec_rate if augment else 0.0,
+        mixed_query_rate=config.mixed_query_rate if augment else 0.0,
     )

@@ -26,7 +26,9 @@ FULL_RESOLUTION_WINDOW_S = 0.046
 
 @functools.lru_cache(maxsize=8)
 def _window(n_fft: int, device: torch.device | None = None) -> torch.Tensor:
-    return torch.hann_window(n_fft, device=device)
+    """Cached, so made outside inference mode: training may reuse it under autograd."""
+    with torch.inference_mode(False):
+        return torch.hann_window(n_fft, device=device)
 
 
 def stft(samples: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:

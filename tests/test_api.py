@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -205,6 +206,22 @@ def test_reference_clips_become_query_heatmaps():
         query_heatmaps(
             np.zeros(40000, dtype=np.float32), 22050, separator.spec, ConstantTempoTracker()
         )
+
+
+def test_a_reference_without_a_pulse_is_cut_into_the_songs_bars():
+    """A bass line alone often has no pulse the tracker trusts: squeezed whole into one
+    clip it would show the model a pattern many times too dense (and pitched up)."""
+    spec = IdentitySeparator().spec
+    time = np.arange(10 * 22050) / 22050
+    drone = (0.3 * np.sin(2 * np.pi * 110 * time)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BeatTrackingWarning)
+        bars = query_heatmaps(drone, 22050, spec, ConstantTempoTracker(), bar_seconds=2.0)
+    assert bars.shape[0] == 5
+    # Each clip is one bar stretched to the universal clip: the 110 Hz line stays low.
+    hertz_per_bin = spec.sample_rate / spec.n_fft
+    peak_hz = bars.mean(dim=(0, 2)).argmax().item() * hertz_per_bin
+    assert peak_hz < 110 * 2.0 / (spec.length / spec.sample_rate) + 3 * hertz_per_bin
 
 
 @pytest.mark.slow

@@ -291,3 +291,12 @@ def test_a_reference_span_of_the_input(song_file, tmp_path):
     assert sf.info(out / "my song" / "bass.wav").frames == sf.info(song_file).frames
     beyond = _run(*args, "--reference", "bass=@0:01-9:00")
     assert beyond.returncode == 2 and "within the song" in beyond.stderr
+
+
+def test_refine_separates_with_a_second_pass(song_file, tmp_path):
+    out = tmp_path / "out"
+    status = main(
+        ["separate", str(song_file), "-o", str(out), "--instruments", "guira", "--refine"]
+    )
+    assert status == 0
+    assert sf.info(out / "my song" / "guira.wav").frames == sf.info(song_file).frames

@@ -189,3 +189,32 @@ def test_codec_changes_only_the_mixture_and_is_deterministic(library):
         error = item["mixture"] - clean["mixture"]
         ratio = (clean["mixture"] ** 2).sum() / (error**2).sum()
         assert 1.0 < 10 * torch.log10(ratio) < 40  # changed, and still the same music
+
+
+def test_mixed_queries_add_other_instruments_of_the_query_bar_under_it(library):
+    meta = library.meta
+    plain = TripletDataset(library, "train", size=32, seed=3)
+    mixed = TripletDataset(library, "train", size=32, seed=3, mixed_query_rate=1.0)
+    with_others = 0
+    for index in range(32):
+        draw, before = mixed.draw(index), plain.draw(index)
+        assert replace(draw, query_others=(), query_gains=()) == before
+        for loop, gain in zip(draw.query_others, draw.query_gains, strict=True):
+            assert meta[loop]["instrument"] != draw.instrument
+            assert (meta[loop]["song"], meta[loop]["section"]) == (
+                meta[draw.query]["song"],
+                meta[draw.query]["section"],
+            )
+            assert 10 ** (-20 / 20) <= gain <= 10 ** (-3 / 20)
+        item, clean = mixed[index], plain[index]
+        others = sum(
+            (
+                library.clips[i] * g
+                for i, g in zip(draw.query_others, draw.query_gains, strict=True)
+            ),
+            np.zeros(SPEC.length, dtype=np.float32),
+        )
+        np.testing.assert_allclose(item["query"] - clean["query"], others, atol=1e-5)
+        torch.testing.assert_close(item["mixture"], clean["mixture"])
+        with_others += bool(draw.query_others)
+    assert with_others >= 24

@@ -4,6 +4,7 @@ import torch
 
 from bachata_sep.spec import ClipSpec
 from bachata_sep.transforms import (
+    _window,
     full_resolution_stft_size,
     heatmap,
     istft,
@@ -66,3 +67,12 @@ def test_unstretch_mask_maps_time_and_frequency():
     assert on[(frequencies < 1000 * ratio * 0.95)][:, times > half * 1.05].all()
     assert not on[(frequencies > 1000 * ratio * 1.05)].any()
     assert not on[:, times < half * 0.95].any()
+
+
+def test_a_window_first_made_in_inference_mode_still_serves_training():
+    _window.cache_clear()
+    with torch.inference_mode():
+        stft(torch.zeros(4096), 1024, 256)
+    spectrum = stft(torch.randn(4096), 1024, 256).requires_grad_()
+    istft(spectrum, 1024, 256, 4096).square().sum().backward()
+    assert spectrum.grad is not None
