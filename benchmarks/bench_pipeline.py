@@ -10,6 +10,7 @@ peak resident memory.
     python benchmarks/bench_pipeline.py --separator identity   # the pipeline alone
     python benchmarks/bench_pipeline.py --durations 180 --peer htdemucs_6s
     python benchmarks/bench_pipeline.py --durations 180 --shifts 3   # test-time augmentation
+    python benchmarks/bench_pipeline.py --durations 180 --refine     # the second pass
 
 ``--separator identity`` runs the same steps through the Python API with the identity
 separator (every stem is the mixture), which measures the pipeline without any model.
@@ -78,8 +79,9 @@ def commands(args: argparse.Namespace, song: Path, out: Path) -> dict[str, list[
     else:
         ours = [sys.executable, "-m", "bachata_sep.cli", "separate", str(song), "-o", str(out)]
         ours += ["--instruments", args.instruments, "--shifts", str(args.shifts)]
+        ours += ["--refine"] if args.refine else []
     shifted = f" --shifts {args.shifts}" if args.shifts != 1 else ""
-    runs = {args.separator + shifted: ours}
+    runs = {args.separator + shifted + (" --refine" if args.refine else ""): ours}
     for peer in args.peer:
         command = [sys.executable, str(PEERS[peer]), str(song), str(out / f"peer-{peer}")]
         runs[f"{peer} (peer, random weights)"] = command
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--instruments", default="bongo,guira,bass,guitar")
     parser.add_argument("--separator", choices=("default", "identity"), default="default")
     parser.add_argument("--shifts", type=int, default=1, help="passed to separate (default: 1)")
+    parser.add_argument("--refine", action="store_true", help="passed to separate")
     parser.add_argument("--peer", choices=sorted(PEERS), action="append", default=[])
     parser.add_argument("--seed", type=int, default=SEED_RANGES["test"].start + 900)
     parser.add_argument("--json", type=Path)
