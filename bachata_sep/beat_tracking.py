@@ -43,7 +43,7 @@ LEAD_IN_SECONDS = 0.5
 # (per squared log-ratio, against onsets scaled to unit standard deviation), and how many
 # beats either side smooth each position.
 LOCAL_PERIOD_RATIO = 1.5
-LOCAL_TIGHTNESS = 10.0
+LOCAL_TIGHTNESS = 20.0
 TEMPO_CHANGE_COST = 100.0
 SMOOTHING_BEATS = 2
 # Frames either side of a grid point searched for its onset peak (±23 ms).
