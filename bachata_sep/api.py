@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .audio import AudioSource, as_audio, is_silent, to_mono
-from .beat_tracking import BEATS_PER_BAR, BeatGrid, BeatTracker, ConstantTempoTracker
+from .beat_tracking import BEATS_PER_BAR, BeatGrid, BeatTracker, LocalTempoTracker
 from .clips import Segment, bar_segments, crossfade_weights, excerpt
 from .errors import BadInputError
 from .pretrained import default_separator
@@ -57,7 +57,7 @@ def track(
 ) -> BeatGrid:
     """The full beat grid, including whether it is a fixed-tempo fallback."""
     samples, sample_rate, _ = as_audio(audio_or_path, sr)
-    return (tracker or ConstantTempoTracker())(to_mono(samples), sample_rate)
+    return (tracker or LocalTempoTracker())(to_mono(samples), sample_rate)
 
 
 def separate(
@@ -159,7 +159,7 @@ def _prepare(
     everything that can refuse the request happens here, before any separation."""
     samples, sample_rate, was_1d = as_audio(audio_or_path, sr)
     separator = with_shifts(separator or default_separator().separator, shifts)
-    tracker = tracker or ConstantTempoTracker()
+    tracker = tracker or LocalTempoTracker()
     references = references or {}
     _check_request(samples, sample_rate, instruments, references, separator)
     mono = to_mono(samples)

@@ -1,11 +1,12 @@
 """Beat tracking and downbeat estimation, behind a small tracker interface.
 
-Bachata keeps a constant tempo, so the beats are one strictly periodic grid fitted to
-every onset of the song: a sparse intro gets its beats from the groove that follows.
-Which half-beat of that grid starts the bar is decided once for the whole song, by
-matching its bar-periodic accents (bass, bongo slap and güira on 4, chord changes on 1)
-to a template. Songs without a measurable pulse (silence, ambience, speech) fall back
-to a fixed grid, with a warning.
+The song's tempo comes from one autocorrelation of its onsets; the half-beats then follow
+the local tempo along a dynamic-programming path, so a band that drifts, plays its intro
+slower or slows at the end keeps its beats, while the path's pull towards the song's
+tempo carries it through a sparse intro or a break. Which half-beat starts the bar is
+decided once for the whole song, by matching its bar-periodic accents (bass, bongo slap
+and güira on 4, chord changes on 1) to a template along those half-beats. Songs without a
+measurable pulse (silence, ambience, speech) fall back to a fixed grid, with a warning.
 """
 
 from __future__ import annotations
@@ -36,14 +37,15 @@ MIN_BPM, MAX_BPM = 60.0, 200.0
 TEMPO_PRIOR_OCTAVES = 0.5
 # Silence put before the signal so that an onset at time zero has a "before" to rise from.
 LEAD_IN_SECONDS = 0.5
-# The autocorrelation tempo is within about 1 %; the period search covers twice that.
-PERIOD_SEARCH = 0.02
-# Candidate periods per search stage (a coarse pass, then a fine one around its best).
-PERIOD_CANDIDATES = 81
-# Fitting the grid to the onset peaks near its points: rounds, and how far (in periods)
-# from a grid point a peak may lie (a sixteenth note is 0.25 away).
-GRID_FIT_ROUNDS = 3
-SNAP_RADIUS = 1 / 6
+# The local half-beat path (``local_half_beats``): how many times longer or shorter than
+# the song's half-beat one may be (a ritardando ending slows to 70 %), the costs of
+# straying from the song's tempo and of changing tempo from one half-beat to the next
+# (per squared log-ratio, against onsets scaled to unit standard deviation), and how many
+# beats either side smooth each position.
+LOCAL_PERIOD_RATIO = 1.5
+LOCAL_TIGHTNESS = 20.0
+TEMPO_CHANGE_COST = 100.0
+SMOOTHING_BEATS = 2
 # Frames either side of a grid point searched for its onset peak (±23 ms).
 PEAK_RADIUS = 2
 # The song spans the first to the last sounding half-beat: one whose onset reaches this
@@ -74,7 +76,15 @@ class BeatGrid:
 
     @property
     def beat_period(self) -> float:
+        """The typical beat length in seconds (the median, so a slow ending does not count)."""
         return float(np.median(np.diff(self.beats))) if len(self.beats) > 1 else 60 / FALLBACK_BPM
+
+    @property
+    def local_bpm(self) -> np.ndarray:
+        """The tempo at each beat, from the beats either side of it (one side at the ends)."""
+        if len(self.beats) < 2:
+            return np.full(len(self.beats), 60 / self.beat_period)
+        return 60 / np.gradient(self.beats)
 
 
 class BeatTracker(Protocol):
@@ -113,8 +123,8 @@ def tempo_and_clarity(
     )
 
 
-class ConstantTempoTracker:
-    """A strictly periodic beat grid fitted to the whole song, and its bar position."""
+class LocalTempoTracker:
+    """Beats that follow the song's local tempo, and their bar position."""
 
     def __init__(self, start_bpm: float = FALLBACK_BPM) -> None:
         self.start_bpm = start_bpm
@@ -137,10 +147,8 @@ class ConstantTempoTracker:
         tempo, clarity = tempo_and_clarity(onset_envelope, FRAME_RATE, self.start_bpm)
         if clarity < MIN_PULSE_CLARITY:
             raise PulselessError("no steady pulse found")
-        period, phase = periodic_grid(onset_envelope, tempo)
         rise = power_rise(features.mel_db)
-        grid = half_beat_grid(period, phase, len(onset_envelope))
-        half_beats = sounding(grid, onset_envelope, rise.sum(axis=0))
+        half_beats = pulse_half_beats(onset_envelope, rise.sum(axis=0), tempo)
         if len(half_beats) < 2 * MIN_BEATS:
             raise PulselessError(f"only {len(half_beats) // 2} beats found")
         evidence = half_beat_features(rise, features.chroma, onset_envelope, half_beats)
@@ -189,72 +197,94 @@ def spectral_features(signal: np.ndarray, chunk_frames: int = 4096) -> SpectralF
 # --- the beat grid ---------------------------------------------------------------------
 
 
-def periodic_grid(onset_envelope: np.ndarray, tempo: float) -> tuple[float, float]:
-    """Period and phase (in frames) of the constant-tempo grid that best fits the onsets.
+def pulse_half_beats(onset_envelope: np.ndarray, rise: np.ndarray, tempo: float) -> np.ndarray:
+    """The sounding half-beats (frames) of the pulse that the onsets follow best.
 
     The autocorrelation may mistake the dotted quarter of the 3-3-2 feel for the beat,
-    so the tempo 3/2 and 2/3 as fast compete too: the true beat folds the envelope into
-    the sharpest peak. A least-squares fit to the onset peaks near the grid then makes
-    the period and phase exact.
+    so the tempo 3/2 and 2/3 as fast compete too, each as a path of local half-beats
+    (``local_half_beats``). The true beat lands on the most onset strength: a path is
+    scored by the onsets at its beats (the stronger of its two sets of alternate
+    half-beats, as the beat is not known yet), less what its intervals stray from its tempo.
     """
-    candidates = [
-        _sharpest_period(onset_envelope, FRAME_RATE * 60 / bpm)
-        for bpm in (tempo, tempo * 3 / 2, tempo * 2 / 3)
-        if MIN_BPM <= bpm <= MAX_BPM
-    ]
-    period = max(candidates, key=lambda candidate: _folded(onset_envelope, candidate).max())
-    folded = _folded(onset_envelope, period)
-    phase = (np.argmax(folded) + 0.5) * period / len(folded)
-    for _ in range(GRID_FIT_ROUNDS):
-        period, phase = _fit_to_peaks(onset_envelope, period, phase)
-    return period, phase
+    gain = onset_envelope / (onset_envelope.std() + 1e-12)
+    candidates = []
+    for bpm in (tempo, tempo * 3 / 2, tempo * 2 / 3):
+        if MIN_BPM <= bpm <= MAX_BPM:
+            half_period = FRAME_RATE * 30 / bpm
+            path = sounding(local_half_beats(onset_envelope, half_period), onset_envelope, rise)
+            straying = LOCAL_TIGHTNESS * np.log(np.diff(path) / half_period) ** 2
+            strength = _strength_at(gain, path)
+            beats = max(strength[0::2].sum(), strength[1::2].sum())
+            candidates.append((beats - straying.sum(), path))
+    return max(candidates, key=lambda candidate: candidate[0])[1]
 
 
-def _sharpest_period(envelope: np.ndarray, period: float) -> float:
-    """The period near ``period`` whose folded envelope has the highest peak, found by a
-    coarse then a fine search."""
-    width = PERIOD_SEARCH
-    for _ in range(2):
-        candidates = period * (1 + np.linspace(-width, width, PERIOD_CANDIDATES))
-        period = max(candidates, key=lambda candidate: _folded(envelope, candidate).max())
-        width *= 2 / (PERIOD_CANDIDATES - 1)
-    return float(period)
+def local_half_beats(onset_envelope: np.ndarray, half_period: float) -> np.ndarray:
+    """Half-beats (in frames, through the whole signal) that follow the local tempo.
+
+    Dynamic programming over frames and intervals (Ellis 2007, as in librosa.beat, with
+    the interval in the state as in madmom's tempo-state models): each half-beat gains
+    the onset strength at its frame, pays ``TEMPO_CHANGE_COST`` times the squared
+    log-ratio of its interval to the previous one and ``LOCAL_TIGHTNESS`` times that of
+    its interval to the song's half period. So the path follows a tempo that drifts,
+    changes between sections or slows at the end, while fills and sixteenths cannot
+    pull it off the pulse. Frames are processed a shortest interval at a time: none of
+    them can depend on another. The path's frames are then smoothed (``smooth_path``).
+    """
+    n_frames = len(onset_envelope)
+    shortest = max(1, int(half_period / LOCAL_PERIOD_RATIO))
+    intervals = np.arange(shortest, int(np.ceil(half_period * LOCAL_PERIOD_RATIO)) + 1)
+    pull = LOCAL_TIGHTNESS * np.log(intervals / half_period) ** 2
+    change = TEMPO_CHANGE_COST * np.log(intervals[:, None] / intervals[None, :]) ** 2
+    gain = onset_envelope / (onset_envelope.std() + 1e-12)
+    # score[t, j]: the best path whose last half-beat is at frame t, reached by interval j;
+    # previous[t, j]: the interval before it (-1: the path starts at t).
+    score = np.repeat(gain[:, None], len(intervals), axis=1)
+    previous = np.full(score.shape, -1, dtype=np.int16)
+    for first in range(shortest, n_frames, shortest):
+        frames = np.arange(first, min(first + shortest, n_frames))
+        before = frames[:, None] - intervals
+        candidates = score[before.clip(0)] - change  # (frames, interval, previous interval)
+        best = np.argmax(candidates, axis=2)
+        extended = np.take_along_axis(candidates, best[..., None], axis=2)[..., 0] - pull
+        started = before < 0
+        score[frames] += np.where(started, 0.0, extended)
+        previous[frames] = np.where(started, -1, best)
+    tail = n_frames - min(n_frames, intervals[-1])
+    frame, interval = np.unravel_index(np.argmax(score[tail:]), score[tail:].shape)
+    path = [int(frame) + tail]
+    while previous[path[-1], interval] >= 0:
+        frame, interval = path[-1] - intervals[interval], previous[path[-1], interval]
+        path.append(int(frame))
+    return smooth_path(_peak_frames(gain, np.array(path[::-1]), PEAK_RADIUS), gain)
 
 
-def _folded(envelope: np.ndarray, period: float) -> np.ndarray:
-    """The envelope summed over periods into one-frame phase bins, lightly smoothed."""
-    bins = int(round(period))
-    positions = np.arange(len(envelope)) % period
-    profile = np.bincount((positions * bins / period).astype(int), envelope, minlength=bins)
-    return profile + 0.5 * (np.roll(profile, 1) + np.roll(profile, -1))
+def smooth_path(frames: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Each half-beat moved onto the line fitted through the onset peaks of its neighbours
+    (``SMOOTHING_BEATS`` either side, weighted by strength), as the constant grid was fitted
+    to the whole song: sub-frame positions without one player's push or drag. Beats and
+    off-beats each get their own lines, since the off-beat's softer notes peak later."""
+    smooth = frames.astype(np.float64)
+    for parity in (0, 1):
+        smooth[parity::2] = _local_line(frames[parity::2], np.sqrt(gain[frames[parity::2]]))
+    return smooth
 
 
-def _fit_to_peaks(envelope: np.ndarray, period: float, phase: float) -> tuple[float, float]:
-    """Period and phase of the line through the onset peaks nearest the grid points,
-    weighted by peak height so that loud beats count most (unchanged when too few peaks
-    pin the line down, as in a clip of a few beats)."""
-    points = np.arange(int(np.ceil(-phase / period)), int((len(envelope) - 1 - phase) / period))
-    radius = max(1, int(SNAP_RADIUS * period))
-    peaks = _peak_frames(envelope, phase + points * period, radius)
-    weights = np.sqrt(envelope[peaks])
-    if np.count_nonzero(weights) < MIN_BEATS:
-        return period, phase
-    design = np.stack([np.ones(len(points)), points], axis=1) * weights[:, None]
-    (fitted_phase, fitted_period), *_ = np.linalg.lstsq(design, peaks * weights, rcond=None)
-    return float(fitted_period), float(fitted_phase)
+def _local_line(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each value replaced by the weighted least-squares line through its window."""
+    if len(values) <= 2 * SMOOTHING_BEATS:
+        return values.astype(np.float64)
+    weights = weights + 1e-3  # silent stretches still have a line
+    index = np.arange(len(values), dtype=np.float64)
+    window = np.ones(2 * SMOOTHING_BEATS + 1)
 
+    def local_sum(terms: np.ndarray) -> np.ndarray:
+        return np.convolve(terms, window, mode="same")
 
-def _peak_frames(envelope: np.ndarray, points: np.ndarray, radius: int) -> np.ndarray:
-    """The frame of the envelope's maximum within ±radius frames of each point."""
-    offsets = np.arange(-radius, radius + 1)
-    windows = np.clip(np.round(points).astype(int)[:, None] + offsets, 0, len(envelope) - 1)
-    return windows[np.arange(len(points)), np.argmax(envelope[windows], axis=1)]
-
-
-def half_beat_grid(period: float, phase: float, n_frames: int) -> np.ndarray:
-    """Every half-beat point (in frames) of the grid within the signal."""
-    step = period / 2
-    return np.arange(phase % step, n_frames - 1, step)
+    w, wx, wy = local_sum(weights), local_sum(weights * index), local_sum(weights * values)
+    wxx, wxy = local_sum(weights * index**2), local_sum(weights * index * values)
+    slope = (w * wxy - wx * wy) / (w * wxx - wx**2)
+    return (wy + slope * (w * index - wx)) / w
 
 
 def sounding(points: np.ndarray, onset_envelope: np.ndarray, rise: np.ndarray) -> np.ndarray:
@@ -272,6 +302,15 @@ def sounding(points: np.ndarray, onset_envelope: np.ndarray, rise: np.ndarray) -
 def _strength_at(curve: np.ndarray, points: np.ndarray) -> np.ndarray:
     """The peak of a frame curve within ``PEAK_RADIUS`` frames of each point."""
     return curve[_peak_frames(curve, points, PEAK_RADIUS)]
+
+
+def _peak_frames(envelope: np.ndarray, points: np.ndarray, radius: int) -> np.ndarray:
+    """The frame of the envelope's maximum within ±radius frames of each point (the point
+    itself where they tie, as in silence)."""
+    offsets = np.arange(-radius, radius + 1)
+    offsets = offsets[np.argsort(np.abs(offsets), kind="stable")]
+    windows = np.clip(np.round(points).astype(int)[:, None] + offsets, 0, len(envelope) - 1)
+    return windows[np.arange(len(points)), np.argmax(envelope[windows], axis=1)]
 
 
 def power_rise(mel_db: np.ndarray) -> np.ndarray:

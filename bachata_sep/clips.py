@@ -1,7 +1,9 @@
 """Cutting a song into 4-beat clips on its downbeats and putting the pieces back together.
 
-The grid of bar boundaries is extended by whole bars before the first and after the last
-downbeat, so an intro pickup and a ragged ending are processed too, never dropped. Each
+Each clip runs from one downbeat to the next, so it keeps its own length as the tempo
+drifts. The grid of bar boundaries is extended before the first and after the last
+downbeat by the length of the bar beside it (the local tempo there), so an intro pickup and
+a ragged ending are processed too, never dropped. Each
 clip is processed with some context on both sides, and neighbours are blended with
 complementary sin²/cos² crossfades, so the weights sum to exactly one everywhere.
 """

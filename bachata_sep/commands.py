@@ -68,7 +68,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     beats = subparsers.add_parser("beats", help="print beat and downbeat times of a song")
     beats.add_argument("input", type=Path, metavar="INPUT")
-    beats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    beats.add_argument(
+        "--json", action="store_true", help="print JSON instead of a table (with the local tempo)"
+    )
+    beats.add_argument(
+        "--counts",
+        type=int,
+        choices=(4, 8),
+        default=4,
+        help="8 adds the dancer's count, 1-8 over two bars from the first downbeat (default: 4)",
+    )
     beats.set_defaults(run=run_beats)
 
 
@@ -114,18 +123,21 @@ def run_separate(args: argparse.Namespace) -> int:
 def run_beats(args: argparse.Namespace) -> int:
     grid = api.track(args.input)
     beat_numbers = _beat_numbers(grid.beats, grid.downbeats)
+    counts = _beat_numbers(grid.beats, grid.downbeats, args.counts)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "bpm": round(60.0 / grid.beat_period, 2),
-                    "fallback_grid": grid.fallback,
-                    "beats": [round(float(t), 4) for t in grid.beats],
-                    "downbeats": [round(float(t), 4) for t in grid.downbeats],
-                    "beat_numbers": beat_numbers,
-                }
-            )
-        )
+        report = {
+            "bpm": round(60.0 / grid.beat_period, 2),
+            "fallback_grid": grid.fallback,
+            "beats": [round(float(t), 4) for t in grid.beats],
+            "downbeats": [round(float(t), 4) for t in grid.downbeats],
+            "beat_numbers": beat_numbers,
+            "local_bpm": [round(float(bpm), 2) for bpm in grid.local_bpm],
+        }
+        print(json.dumps(report | ({"counts": counts} if args.counts == 8 else {})))
+    elif args.counts == 8:
+        print("time_s\tbeat\tcount")
+        for time, number, count in zip(grid.beats, beat_numbers, counts, strict=True):
+            print(f"{time:.3f}\t{number}\t{count}")
     else:
         print("time_s\tbeat")
         for time, number in zip(grid.beats, beat_numbers, strict=True):
@@ -133,12 +145,13 @@ def run_beats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _beat_numbers(beat_times: np.ndarray, downbeat_times: np.ndarray) -> list[int]:
-    """1-4 position of every beat in its bar; beats before the first "1" count backwards."""
+def _beat_numbers(beat_times: np.ndarray, downbeat_times: np.ndarray, per: int = 4) -> list[int]:
+    """1-``per`` position of every beat counted from the first "1" (4: in its bar; 8: the
+    dancer's count over two bars); beats before it count backwards."""
     if len(downbeat_times) == 0:
-        return [index % 4 + 1 for index in range(len(beat_times))]
+        return [index % per + 1 for index in range(len(beat_times))]
     first = int(np.argmin(np.abs(beat_times - downbeat_times[0])))
-    return [(index - first) % 4 + 1 for index in range(len(beat_times))]
+    return [(index - first) % per + 1 for index in range(len(beat_times))]
 
 
 def _parse_references(items: list[str]) -> dict[str, Path | tuple[float, float]]:

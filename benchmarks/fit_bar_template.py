@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 
-from bachata_sep.beat_tracking import HALF_BEATS_PER_BAR, ConstantTempoTracker, bar_profile
+from bachata_sep.beat_tracking import HALF_BEATS_PER_BAR, LocalTempoTracker, bar_profile
 from bachata_sep.data.song import render_song
 from bachata_sep.data.timbres import SEED_RANGES
 
@@ -32,7 +32,7 @@ def aligned_profile(index: int) -> tuple[int, np.ndarray | None]:
     """The song's bar profile with its downbeat in column 0 (None when the grid is off)."""
     seed = FIRST_SEED + index
     song = render_song(seed, SOURCES[index % len(SOURCES)], None, 110 + 50 * (index * GOLDEN % 1))
-    half_beats, evidence = ConstantTempoTracker().half_beats(
+    half_beats, evidence = LocalTempoTracker().half_beats(
         song.mixture.mean(axis=0), song.sample_rate
     )
     downbeats = np.asarray(song.annotations["downbeats"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -36,15 +38,21 @@ def percussion_track(
     intro_seconds: float = 0.0,
     sample_rate: int = 22050,
     seed: int = 0,
+    warp: Callable[[np.ndarray], np.ndarray] | None = None,
+    offbeats: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A drum loop with a low drum on beat 1, a loud bright slap on beat 4 and light
     ticks on 2 and 3, preceded by ``pickup_beats`` beats (the end of a bar) and
-    ``intro_seconds`` of silence. Returns (mono audio, beat times, downbeat times)."""
+    ``intro_seconds`` of silence, its beat times moved by ``warp`` (a tempo curve's), and
+    with ``offbeats`` a light tick between every two beats (as the güira's eighths).
+    Returns (mono audio, beat times, downbeat times)."""
     rng = np.random.default_rng(seed)
     period = 60.0 / bpm
     first_downbeat = intro_seconds + pickup_beats * period
     n_beats = bars * 4
     beat_times = first_downbeat + period * np.arange(-pickup_beats, n_beats)
+    if warp is not None:
+        beat_times = warp(beat_times)
     audio = np.zeros(int((beat_times[-1] + 2 * period) * sample_rate))
     low = _hit(sample_rate, 70, 0.15, 0.5, 0.05, rng)
     slap = _hit(sample_rate, 900, 0.05, 0.2, 0.7, rng)
@@ -54,6 +62,10 @@ def percussion_track(
         sound = {0: low, 1: tick, 2: tick, 3: slap}[position]
         start = int(time * sample_rate)
         audio[start : start + len(sound)] += sound
+    if offbeats:
+        for time in 0.5 * (beat_times[1:] + beat_times[:-1]):
+            start = int(time * sample_rate)
+            audio[start : start + len(tick)] += 0.5 * tick
     downbeats = beat_times[pickup_beats::4]
     return (0.5 * audio / np.abs(audio).max()).astype(np.float32), beat_times, downbeats
 

@@ -103,8 +103,8 @@ def test_separating_imports_neither_librosa_nor_scipy_signal():
     (``import librosa`` alone is lazy and cheap)."""
     code = (
         "import sys, numpy as np, bachata_sep\n"
-        "from bachata_sep.beat_tracking import ConstantTempoTracker\n"
-        "ConstantTempoTracker()(np.random.default_rng(0).standard_normal(22050 * 4), 22050)\n"
+        "from bachata_sep.beat_tracking import LocalTempoTracker\n"
+        "LocalTempoTracker()(np.random.default_rng(0).standard_normal(22050 * 4), 22050)\n"
         "heavy = sorted(m for m in ('librosa.core', 'scipy.signal', 'numba') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )

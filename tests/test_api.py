@@ -10,7 +10,7 @@ import torch
 from conftest import percussion_track, si_sdr, synthetic_song
 
 import bachata_sep
-from bachata_sep.beat_tracking import BeatTrackingWarning, ConstantTempoTracker
+from bachata_sep.beat_tracking import BeatTrackingWarning, LocalTempoTracker
 from bachata_sep.clips import bar_segments
 from bachata_sep.errors import BadInputError
 from bachata_sep.queries import loudest_clip_heatmaps, query_heatmaps
@@ -129,7 +129,7 @@ def test_separate_reads_paths(tmp_path):
 
 def test_a_given_grid_is_used_instead_of_tracking_the_song_again():
     mixture, _ = synthetic_song(22050, 1, bars=4)
-    grid = ConstantTempoTracker()(mixture[0], 22050)
+    grid = LocalTempoTracker()(mixture[0], 22050)
 
     def no_tracking(mono, rate):
         raise AssertionError("the song was tracked again")
@@ -194,17 +194,15 @@ def test_requests_the_separator_cannot_serve_are_refused():
 def test_reference_clips_become_query_heatmaps():
     mixture, stems = synthetic_song(22050, 1, bars=6)
     separator = IdentitySeparator()
-    queries = query_heatmaps(stems["bongo"], 22050, separator.spec, ConstantTempoTracker())
+    queries = query_heatmaps(stems["bongo"], 22050, separator.spec, LocalTempoTracker())
     spec = separator.spec
     assert queries.shape[1:] == (spec.n_bins, spec.n_frames) and 1 <= queries.shape[0] <= 8
     with pytest.warns(BeatTrackingWarning):
-        short = query_heatmaps(
-            stems["bass"][:, :20000], 22050, separator.spec, ConstantTempoTracker()
-        )
+        short = query_heatmaps(stems["bass"][:, :20000], 22050, separator.spec, LocalTempoTracker())
     assert short.shape[0] == 1
     with pytest.raises(BadInputError, match="silent"):
         query_heatmaps(
-            np.zeros(40000, dtype=np.float32), 22050, separator.spec, ConstantTempoTracker()
+            np.zeros(40000, dtype=np.float32), 22050, separator.spec, LocalTempoTracker()
         )
 
 
@@ -278,7 +276,7 @@ def test_a_span_of_the_song_is_the_query_of_its_bars():
     query = separator.queries["guitar"]
     assert query.shape[0] == 4 and query.shape[1:] == (spec.n_bins, spec.n_frames)
     # The query is the guitar's own bars of the intro, cut on the song's downbeats.
-    grid = ConstantTempoTracker()(song[0], 22050)
+    grid = LocalTempoTracker()(song[0], 22050)
     bars = bar_segments(grid.downbeats, 22050, song.shape[-1], 4 * grid.beat_period)
     guitar = stems["guitar"][0]
     guitar_bars = [

@@ -10,13 +10,15 @@ from bachata_sep.beat_tracking import (
     FRAME_RATE,
     HALF_BEATS_PER_BAR,
     BeatTrackingWarning,
-    ConstantTempoTracker,
+    LocalTempoTracker,
     bar_position,
     fixed_grid,
-    periodic_grid,
+    local_half_beats,
+    pulse_half_beats,
     tempo_and_clarity,
 )
 from bachata_sep.data.song import render_song
+from bachata_sep.data.tempo import TempoCurve, drift_curve
 
 
 @pytest.mark.parametrize(
@@ -25,7 +27,7 @@ from bachata_sep.data.song import render_song
 )
 def test_downbeats_after_intro_and_pickup(bpm, pickup_beats, intro_seconds):
     audio, beats, downbeats = percussion_track(bpm, 8, pickup_beats, intro_seconds, seed=bpm)
-    grid = ConstantTempoTracker()(audio, 22050)
+    grid = LocalTempoTracker()(audio, 22050)
     assert not grid.fallback
     assert mir_eval.beat.f_measure(beats, grid.beats) >= 0.95
     assert mir_eval.beat.f_measure(downbeats, grid.downbeats) >= 0.95
@@ -43,7 +45,7 @@ def test_downbeats_after_intro_and_pickup(bpm, pickup_beats, intro_seconds):
 )
 def test_pulseless_input_falls_back_to_a_grid_with_a_warning(signal):
     with pytest.warns(BeatTrackingWarning, match="fixed 130 BPM grid"):
-        grid = ConstantTempoTracker()(signal.astype(np.float32), 22050)
+        grid = LocalTempoTracker()(signal.astype(np.float32), 22050)
     assert grid.fallback
     assert np.allclose(np.diff(grid.beats), 60 / 130)
     assert np.allclose(grid.downbeats, grid.beats[::4])
@@ -53,7 +55,7 @@ def test_pulse_clarity_separates_drums_from_noise():
     audio, _, _ = percussion_track(128, 8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert not ConstantTempoTracker()(audio, 22050).fallback
+        assert not LocalTempoTracker()(audio, 22050).fallback
     rng = np.random.default_rng(0)
     assert tempo_and_clarity(np.abs(rng.standard_normal(2000)), 86.1)[1] < 0.2
 
@@ -73,14 +75,26 @@ def click_envelope(period: float, phase: float, n_frames: int) -> np.ndarray:
     return envelope
 
 
-@pytest.mark.parametrize("tempo_error", [1.0, 1.012, 2 / 3, 3 / 2])
-def test_periodic_grid_finds_the_exact_period_and_phase(tempo_error):
-    period, phase = 37.3, 11.6  # frames: 138.5 BPM
-    envelope = click_envelope(period, phase, 8000)
-    tempo = 60 * FRAME_RATE / period * tempo_error
-    found_period, found_phase = periodic_grid(envelope, tempo)
-    assert found_period == pytest.approx(period, abs=0.01)
-    assert found_phase == pytest.approx(phase, abs=0.6)
+@pytest.mark.parametrize("tempo_error", [1.0, 1.05, 2 / 3, 3 / 2])
+def test_the_pulse_is_found_when_the_tempo_is_off_by_a_little_or_by_3_2(tempo_error):
+    half_period = 37.3 / 2  # frames: 138.5 BPM
+    envelope = click_envelope(2 * half_period, 11.6, 8000)
+    tempo = 30 * FRAME_RATE / half_period * tempo_error
+    half_beats = pulse_half_beats(envelope, envelope, tempo)
+    expected = 11.6 + half_period * np.arange(len(half_beats))
+    assert np.abs(half_beats - expected).max() < 1.0
+
+
+def test_the_half_beat_path_follows_a_drifting_tempo():
+    half_period = 20.0
+    speeds = 1 + 0.03 * np.sin(np.arange(0, 8000) * 2 * np.pi / 2500)
+    beats = np.cumsum(half_period / speeds)  # one half-beat per step
+    beats = beats[beats < 7990]
+    envelope = np.random.default_rng(1).uniform(0, 0.2, 8000)
+    envelope[np.round(beats).astype(int)] += np.where(np.arange(len(beats)) % 2, 1.0, 3.0)
+    path = local_half_beats(envelope, half_period)
+    found = path[np.argmin(np.abs(path[:, None] - beats), axis=0)]
+    assert np.abs(found - beats).max() < 1.0
 
 
 @pytest.mark.parametrize("downbeat", range(HALF_BEATS_PER_BAR))
@@ -97,7 +111,7 @@ def test_no_beats_in_a_final_chord_ringing_out():
     song = np.concatenate([audio, np.zeros(len(ring))])
     last = int(beats[-1] * 22050)
     song[last : last + len(ring)] += ring
-    grid = ConstantTempoTracker()(song.astype(np.float32), 22050)
+    grid = LocalTempoTracker()(song.astype(np.float32), 22050)
     assert abs(grid.beats[0] - beats[0]) < 0.07
     assert abs(grid.beats[-1] - beats[-1]) < 0.07
 
@@ -106,6 +120,52 @@ def test_a_rendered_bachata_song_with_a_guitar_intro_and_a_pickup():
     song = render_song(716, "procedural", duration=24.0, tempo=135.6)
     notes = song.annotations
     assert notes["pickup_beats"] == 3 and notes["sections"][0]["name"] == "intro"
-    grid = ConstantTempoTracker()(song.mixture.mean(axis=0), song.sample_rate)
+    grid = LocalTempoTracker()(song.mixture.mean(axis=0), song.sample_rate)
     assert mir_eval.beat.f_measure(np.array(notes["beats"]), grid.beats) >= 0.99
     assert mir_eval.beat.f_measure(np.array(notes["downbeats"]), grid.downbeats) >= 0.95
+
+
+def warped_track(curve: TempoCurve, bpm: float = 128, bars: int = 16, pickup_beats: int = 1):
+    return percussion_track(bpm, bars, pickup_beats, 0.5, seed=3, warp=curve.warp, offbeats=True)
+
+
+def assert_tracks(audio, beats, downbeats):
+    grid = LocalTempoTracker()(audio, 22050)
+    assert mir_eval.beat.f_measure(beats, grid.beats) >= 0.97
+    assert mir_eval.beat.f_measure(downbeats, grid.downbeats) >= 0.95
+    return grid
+
+
+@pytest.mark.parametrize("shape", ["sine", "ramp"])
+def test_beats_follow_a_tempo_drift_of_3_percent(shape):
+    # 24 bars at 128 BPM: a rigid grid is a quarter of a beat out by the middle of the ramp.
+    audio, beats, downbeats = warped_track(drift_curve(shape, 3, 46.0), bars=24)
+    grid = assert_tracks(audio, beats, downbeats)
+    assert np.abs(grid.beats[:, None] - beats).min(axis=0).max() < 0.02
+
+
+def test_beats_follow_an_intro_played_slower_than_the_song():
+    # Four bars (and the pickup) at 90 % speed, then the song's tempo.
+    intro_end = 0.5 + 17 * 60 / 128
+    curve = TempoCurve(np.array([0.0, intro_end, intro_end + 0.5]), np.array([0.9, 0.9, 1.0]))
+    audio, beats, downbeats = warped_track(curve)
+    grid = assert_tracks(audio, beats, downbeats)
+    assert np.diff(grid.beats[:8]).mean() == pytest.approx(60 / 128 / 0.9, rel=0.02)
+
+
+def test_beats_follow_a_ritardando_ending():
+    # The last two bars slow down to 70 % of the tempo.
+    slowing = 0.5 + (1 + 14 * 4) * 60 / 128
+    curve = TempoCurve(np.array([0.0, slowing, slowing + 8 * 60 / 128]), np.array([1, 1, 0.7]))
+    audio, beats, downbeats = warped_track(curve)
+    grid = assert_tracks(audio, beats, downbeats)
+    assert abs(grid.beats[-1] - beats[-1]) < 0.03
+    assert grid.local_bpm[-1] == pytest.approx(60 / (beats[-1] - beats[-2]), rel=0.05)
+
+
+def test_a_rendered_song_with_tempo_drift():
+    song = render_song(716, "procedural", duration=24.0, tempo=135.6, tempo_drift=3)
+    notes = song.annotations
+    grid = LocalTempoTracker()(song.mixture.mean(axis=0), song.sample_rate)
+    assert mir_eval.beat.f_measure(np.array(notes["beats"]), grid.beats) >= 0.97
+    assert mir_eval.beat.f_measure(np.array(notes["downbeats"]), grid.downbeats) >= 0.9

@@ -247,8 +247,23 @@ def test_beats_json_and_table(tmp_path):
     assert abs(report["bpm"] - 126) < 2
     assert np.abs(np.array(report["downbeats"]) - downbeats).max() < 0.07
     assert report["beat_numbers"][:3] == [3, 4, 1]
+    assert np.allclose(report["local_bpm"], 126, rtol=0.03) and "counts" not in report
     table = _run("beats", str(path)).stdout.splitlines()
     assert table[0] == "time_s\tbeat" and len(table) == len(beats) + 1
+
+
+def test_beats_counts_8_over_two_bars(tmp_path):
+    audio, beats, _ = percussion_track(126, 4, pickup_beats=2, intro_seconds=0.4)
+    path = tmp_path / "drums.wav"
+    sf.write(path, audio, 22050)
+    table = _run("beats", str(path), "--counts", "8").stdout.splitlines()
+    assert table[0] == "time_s\tbeat\tcount" and len(table) == len(beats) + 1
+    counts = [int(line.split("\t")[2]) for line in table[1:]]
+    assert counts == [7, 8, *range(1, 9), *range(1, 9)]
+    report = json.loads(_run("beats", str(path), "--counts", "8", "--json").stdout)
+    assert report["counts"] == counts and report["beat_numbers"][:3] == [3, 4, 1]
+    result = _run("beats", str(path), "--counts", "6")
+    assert result.returncode == 2 and result.stderr.count("\n") <= 2
 
 
 def test_pulseless_input_warns_in_one_line(tmp_path):

@@ -14,6 +14,13 @@ def test_bars_cover_pickup_and_tail():
     assert [s.end for s in segments[:-1]] == starts[1:]
 
 
+def test_bars_follow_a_local_grid_and_extend_by_the_bar_beside_them():
+    downbeats = np.array([1.0, 3.0, 4.8, 6.4])  # bars of 2.0, 1.8 and 1.6 s: speeding up
+    segments = bar_segments(downbeats, 1000, 9000, bar_seconds=1.8)
+    assert [s.length for s in segments] == [2000, 2000, 1800, 1600, 1600, 1600]
+    assert segments[0].start == -1000 and segments[-1].end == 9600
+
+
 def test_bars_without_downbeats_use_the_bar_length():
     segments = bar_segments(np.array([]), 1000, 4500, bar_seconds=2.0)
     assert segments == [Segment(0, 2000), Segment(2000, 4000), Segment(4000, 6000)]

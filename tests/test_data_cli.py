@@ -21,6 +21,15 @@ def test_render_song_writes_mixture_stems_and_annotations(tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
 
 
+def test_render_song_with_tempo_drift_says_so_in_its_annotations(tmp_path):
+    out = tmp_path / "song"
+    args = ["render-song", "--seed", "4", "--duration", "6", "--tempo-drift", "3"]
+    assert main([*args, "--drift-shape", "ramp", "-o", str(out)]) == 0
+    notes = json.loads((out / "annotations.json").read_text())
+    assert notes["tempo_drift"] == {"shape": "ramp", "percent": 3.0}
+    assert main([*args[:-1], "30", "-o", str(tmp_path / "too-far")]) == 2
+
+
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "song"
     status = main(["render-song", "--seed", "4", "--soundfont", "nowhere.sf2", "-o", str(out)])

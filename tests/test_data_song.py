@@ -87,6 +87,24 @@ def test_annotated_beats_match_the_rendered_bongo_onsets(song):
     assert np.max([np.min(np.abs(grid - t)) for t in inside]) < 0.035
 
 
+@pytest.mark.parametrize("shape", ["sine", "ramp"])
+def test_a_drifting_song_is_the_same_song_with_warped_notes_and_beats(song, shape):
+    drifting = render_song(SEED, "procedural", duration=14.0, tempo_drift=3, drift_shape=shape)
+    notes = drifting.annotations
+    assert notes["tempo_drift"] == {"shape": shape, "percent": 3}
+    assert (
+        notes["key"] == song.annotations["key"] and notes["timbres"] == song.annotations["timbres"]
+    )
+    # Beat intervals relative to the nominal beat: 3 % fast somewhere in both shapes (the
+    # sine's first swell is fast), and 3 % slow at the ramp's start.
+    intervals = np.diff(notes["beats"]) * notes["tempo_bpm"] / 60
+    assert 1 / 1.031 < intervals.min() < 1 / 1.02
+    assert intervals.max() < 1 / 0.969 and (shape == "sine" or intervals.max() > 1 / 0.98)
+    found = onsets(drifting.stems["bongo"], 44100)
+    groove = [b for b in notes["beats"] if notes["sections"][1]["start"] <= b < 12.0]
+    assert max(np.min(np.abs(found - b)) for b in groove) < 0.035
+
+
 def test_save_song_round_trip(song, tmp_path):
     out = save_song(song, tmp_path / "song")
     mixture, rate, _ = read_audio(out / "mixture.wav")

@@ -9,6 +9,7 @@ from pathlib import Path
 from .loops import LOOP_BEATS, render_library
 from .procedural import TIMBRE_SPREAD
 from .song import AUDIO_FORMATS, render_song, save_song
+from .tempo import DRIFT_SHAPES, SINE_PERIOD_SECONDS
 from .timbres import SAMPLES, SOUNDFONTS, SPLITS
 
 SOURCES_HELP = (
@@ -53,6 +54,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     song.add_argument("--duration", type=float, help="seconds (default: the whole song)")
     song.add_argument("--tempo", type=float, help="BPM (default: drawn from 110-160)")
+    song.add_argument(
+        "--tempo-drift",
+        type=float,
+        default=0.0,
+        metavar="PERCENT",
+        help="let the tempo wander by up to +-PERCENT as a live band's does; notes and "
+        "annotated beats are warped alike (default: 0, a steady tempo)",
+    )
+    song.add_argument(
+        "--drift-shape",
+        choices=DRIFT_SHAPES,
+        default="sine",
+        help=f"sine: a slow swell every {SINE_PERIOD_SECONDS:g} s; ramp: from PERCENT slow "
+        "to PERCENT fast over the song (default: sine)",
+    )
     song.add_argument(
         "--format",
         choices=AUDIO_FORMATS,
@@ -118,6 +134,8 @@ def run_render_song(args: argparse.Namespace) -> int:
         args.tempo,
         samples=args.samples,
         randomise=args.randomise,
+        tempo_drift=args.tempo_drift,
+        drift_shape=args.drift_shape,
     )
     save_song(song, args.out, args.format)
     notes = song.annotations

@@ -41,6 +41,7 @@ from .mix import (
     reverb_impulse,
 )
 from .patterns import BEATS_PER_BAR, INTERFERER_PARTS, PARTS, Arrangement, Note, arrange
+from .tempo import TempoCurve, drift_curve
 from .timbres import SAMPLES, Timbre, choose_timbres, split_of_seed
 
 if TYPE_CHECKING:
@@ -147,6 +148,17 @@ def swing_delay(position: float, swing: float) -> float:
     return swing / 2 if min(abs(fraction - 0.25), abs(fraction - 0.75)) < 1e-6 else 0.0
 
 
+def warp_notes(notes: list[Note], curve: TempoCurve) -> list[Note]:
+    """``notes`` played along ``curve``: starts and ends both move, so a slower
+    passage also holds its notes longer."""
+    starts = curve.warp([note.start for note in notes])
+    ends = curve.warp([note.start + note.duration for note in notes])
+    return [
+        Note(float(start), float(end - start), note.pitch, note.velocity, note.articulation)
+        for note, start, end in zip(notes, starts, ends, strict=True)
+    ]
+
+
 def fold_register(notes: list[Note], shift: int, low: int, high: int) -> list[Note]:
     """``notes`` moved by ``shift`` semitones, each folded by octaves into [low, high]."""
     moved = []
@@ -198,6 +210,8 @@ def render_song(
     samples: str | os.PathLike | None = None,
     randomise: bool = False,
     exclude: tuple[str, ...] = (),
+    tempo_drift: float = 0.0,
+    drift_shape: str = "sine",
 ) -> Song:
     """Render the song of ``seed``: same seed and options → the same audio, bit for bit.
 
@@ -211,12 +225,15 @@ def render_song(
     ``timbres``); ``exclude`` leaves whole timbre families out of the draw. ``timbres``
     replaces the drawn timbres of the parts it names (the draws are made all the same, so
     the arrangement stays that of the seed): one song in several timbres. ``randomise``
-    draws the song far wider (see the module's docstring).
+    draws the song far wider (see the module's docstring). ``tempo_drift`` (percent) lets
+    the tempo wander as a band's does, by ``drift_shape`` (see ``tempo.drift_curve``):
+    notes and annotations are warped alike, and the song is otherwise the same.
     """
     if duration is not None and duration < MIN_DURATION:
         raise BadInputError(f"a song must last at least {MIN_DURATION:g} s, not {duration:g} s")
     if timbre_spread is None:
         timbre_spread = MAX_TIMBRE_SPREAD if randomise else procedural.TIMBRE_SPREAD
+    drift_curve(drift_shape, tempo_drift, 1.0)  # refuse a bad drift before any work
     if not 0 <= timbre_spread <= MAX_TIMBRE_SPREAD:
         raise BadInputError(
             f"timbre spread must be between 0 and {MAX_TIMBRE_SPREAD:g}, not {timbre_spread:g}"
@@ -251,7 +268,9 @@ def render_song(
     beat = arrangement.beat_seconds
     first_downbeat = rng.uniform(0.2, 1.0) + arrangement.pickup_beats * beat
     final = arrangement.bars * BEATS_PER_BAR
-    natural = first_downbeat + final * beat + TAIL_SECONDS
+    span = first_downbeat + final * beat
+    curve = drift_curve(drift_shape, tempo_drift, span) if tempo_drift else None
+    natural = (span if curve is None else float(curve.warp(span))) + TAIL_SECONDS
     length = int(round((duration or natural) * SAMPLE_RATE))
 
     wide_notes: dict = {}
@@ -277,6 +296,8 @@ def render_song(
             rng,
             wide_notes.get("swing", 0.0),
         )
+        if curve is not None:
+            notes = warp_notes(notes, curve)
         mono = render_notes(part, notes, timbres[part], length, rng, timbre_spread, bank)
         offset_db = rng.uniform(-3, 3)
         if wide is not None:
@@ -293,7 +314,9 @@ def render_song(
     stems = dict(zip(STEMS, wet, strict=True))
     stems = master(stems, rng, fade=duration is not None)
     mixture = np.sum(np.stack(list(stems.values())), axis=0, dtype=np.float32)
-    annotations = annotate(arrangement, first_downbeat, length / SAMPLE_RATE)
+    annotations = annotate(arrangement, first_downbeat, length / SAMPLE_RATE, curve)
+    if curve is not None:
+        annotations["tempo_drift"] = {"shape": drift_shape, "percent": tempo_drift}
     if wide is not None:
         board, wide_notes["mixture_effects"] = effects.mixture_chain(wide, SAMPLE_RATE)
         mixture = effects.apply(board, mixture, SAMPLE_RATE)
@@ -335,16 +358,27 @@ def master(
     return {name: (stem * gain).astype(np.float32) for name, stem in stems.items()}
 
 
-def annotate(arrangement: Arrangement, first_downbeat: float, seconds: float) -> dict:
-    """Beats (pickup included), downbeats, sections and chords in seconds, up to ``seconds``."""
+def annotate(
+    arrangement: Arrangement,
+    first_downbeat: float,
+    seconds: float,
+    curve: TempoCurve | None = None,
+) -> dict:
+    """Beats (pickup included), downbeats, sections and chords in seconds, up to ``seconds``,
+    warped by ``curve`` as the notes were."""
     beat = arrangement.beat_seconds
     final = arrangement.bars * BEATS_PER_BAR
-    beats = [first_downbeat + b * beat for b in range(-arrangement.pickup_beats, final + 1)]
-    downbeats = [first_downbeat + b * beat for b in range(0, final + 1, BEATS_PER_BAR)]
+
+    def at(beats: float) -> float:
+        score = first_downbeat + beats * beat
+        return score if curve is None else float(curve.warp(score))
+
+    beats = [at(b) for b in range(-arrangement.pickup_beats, final + 1)]
+    downbeats = [at(b) for b in range(0, final + 1, BEATS_PER_BAR)]
     sections, chords = [], []
     for section in arrangement.sections:
-        start = first_downbeat + section.start_bar * BEATS_PER_BAR * beat
-        end = start + section.bars * BEATS_PER_BAR * beat
+        start = at(section.start_bar * BEATS_PER_BAR)
+        end = at((section.start_bar + section.bars) * BEATS_PER_BAR)
         if start < seconds:
             sections.append(
                 {
@@ -355,7 +389,7 @@ def annotate(arrangement: Arrangement, first_downbeat: float, seconds: float) ->
                 }
             )
         for index, chord in enumerate(section.chords):
-            bar_start = start + index * BEATS_PER_BAR * beat
+            bar_start = at((section.start_bar + index) * BEATS_PER_BAR)
             if bar_start < seconds:
                 chords.append({"start": round(bar_start, 6), "chord": chord.name})
     return {
