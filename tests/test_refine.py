@@ -6,10 +6,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_song
+from conftest import si_sdr, synthetic_song
 
 import bachata_sep
-from bachata_sep.beat_tracking import ConstantTempoTracker
+from bachata_sep.beat_tracking import LocalTempoTracker
 from bachata_sep.clips import Segment, bar_segments
 from bachata_sep.queries import query_heatmaps
 from bachata_sep.refine import REFINE_CLIPS, ReferenceWarning, _cleanest, agreements
@@ -41,7 +41,7 @@ def test_refine_queries_the_bars_where_the_instrument_plays_alone():
     )
     query = separator.queries["guitar"]
     assert query.shape == (REFINE_CLIPS, spec.n_bins, spec.n_frames)
-    grid = ConstantTempoTracker()(song[0], 22050)
+    grid = LocalTempoTracker()(song[0], 22050)
     bars = bar_segments(grid.downbeats, 22050, song.shape[-1], 4 * grid.beat_period)
     bars = [bar for bar in bars if bar.start >= 0 and bar.end <= song.shape[-1]]
     is_solo = torch.tensor([bar.end <= alone for bar in bars])
@@ -91,7 +91,7 @@ class BandSeparator:
 @pytest.mark.filterwarnings("ignore::bachata_sep.beat_tracking.BeatTrackingWarning")
 def test_a_reference_that_strays_from_the_default_is_set_aside():
     mixture, stems = synthetic_song(22050, 1, bars=8)
-    tracker = ConstantTempoTracker()
+    tracker = LocalTempoTracker()
     spec = ClipSpec()
     bar_seconds = 4 * 60 / 128  # the synthetic song's bar
     guitar_query = query_heatmaps(stems["guitar"][0], 22050, spec, tracker, bar_seconds)
@@ -105,11 +105,11 @@ def test_a_reference_that_strays_from_the_default_is_set_aside():
             mixture,
             sr=22050,
             instruments=("guitar",),
-            references={"guitar": stems["guitar"][0, ::-1].copy()},
+            references={"guitar": stems["guitar"][0]},
             separator=separator,
             progress=False,
         )
-    np.testing.assert_allclose(alike["guitar"], default["guitar"], atol=1e-6)
+    assert si_sdr(default["guitar"], alike["guitar"]) > 10
     with pytest.warns(ReferenceWarning, match="guitar reference was set aside"):
         strayed = bachata_sep.separate(
             mixture,
