@@ -33,7 +33,7 @@ REFINE_CLIPS = 4
 STRONG_BAR_DB = 10.0
 # A query's stem must stay within this many dB of the default query's stem, and share
 # this much of it (cosine of the two masked spectrograms), or the default is kept.
-MAX_LEVEL_DROP_DB = 6.0
+MAX_LEVEL_DROP_DB = 3.0
 MIN_AGREEMENT = 0.5
 
 Excerpt = Callable[[Segment], np.ndarray]

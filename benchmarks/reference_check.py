@@ -130,7 +130,7 @@ def main() -> None:
     for drop, similarity in (
         (float("inf"), -1.0),
         (refine.MAX_LEVEL_DROP_DB, refine.MIN_AGREEMENT),
-        (3.0, 0.5),
+        (6.0, 0.5),
         (6.0, 0.7),
         (10.0, 0.3),
     ):
