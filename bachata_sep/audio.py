@@ -24,6 +24,8 @@ KEPT_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 
 # Samples per channel written at a time: clipping a long stem never copies it whole.
 WRITE_BLOCK = 1 << 20
+# libsndfile's code for a failed system call (SFE_SYSTEM): a full disk, a file size limit.
+_SYSTEM_ERROR = 2
 
 # mkstemp creates files only the owner can read; written audio gets the usual umask instead.
 _UMASK = os.umask(0)
@@ -170,12 +172,19 @@ class AudioWriter:
         file_format: str = "WAV",
     ) -> None:
         self.clip = subtype.startswith("PCM")
-        self.file = sf.SoundFile(
-            path, "w", sample_rate, channels, subtype=subtype, format=file_format
-        )
+        self.path = Path(path)
+        try:
+            self.file = sf.SoundFile(
+                path, "w", sample_rate, channels, subtype=subtype, format=file_format
+            )
+        except sf.LibsndfileError as error:
+            raise _system_error(error, self.path) from None
 
     def write(self, block: np.ndarray) -> None:
-        self.file.write(np.clip(block, -1.0, 1.0).T if self.clip else block.T)
+        try:
+            self.file.write(np.clip(block, -1.0, 1.0).T if self.clip else block.T)
+        except sf.LibsndfileError as error:
+            raise _system_error(error, self.path) from None
 
     def close(self) -> None:
         self.file.close()
@@ -209,6 +218,16 @@ def write_audio(
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _system_error(error: sf.LibsndfileError, path: Path) -> Exception:
+    """libsndfile reports every failed write as "System error"; the C ``errno`` that cffi
+    keeps from the call says which (no space left on device, file too large), so a failed
+    write becomes the ``OSError`` it is, naming its path. Other errors stay as they are."""
+    number = sf._ffi.errno
+    if error.code == _SYSTEM_ERROR and number:
+        return OSError(number, os.strerror(number), str(path))
+    return error
 
 
 def _read_cause(error: BaseException) -> str:

@@ -1,10 +1,18 @@
+import errno
 import os
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from bachata_sep.audio import as_audio, audio_info, output_subtype, read_audio, write_audio
+from bachata_sep.audio import (
+    AudioWriter,
+    as_audio,
+    audio_info,
+    output_subtype,
+    read_audio,
+    write_audio,
+)
 from bachata_sep.errors import BadInputError
 
 
@@ -192,3 +200,16 @@ def test_output_subtype_keeps_what_wav_can_hold():
     assert output_subtype("FLOAT") == "FLOAT"
     assert output_subtype("PCM_U8") == "PCM_16"
     assert output_subtype("MPEG_LAYER_III") == "PCM_16"
+
+
+def test_a_full_device_is_an_os_error_that_names_the_cause():
+    """/dev/full fails every write with ENOSPC, as a full disk does; libsndfile called it
+    only 'System error'."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("this system has no /dev/full")
+    with (
+        pytest.raises(OSError, match="No space left on device") as error,
+        AudioWriter("/dev/full", 8000, 1, "FLOAT") as writer,
+    ):
+        writer.write(np.zeros((1, 1 << 16), dtype=np.float32))
+    assert error.value.errno == errno.ENOSPC and error.value.filename == "/dev/full"
