@@ -15,7 +15,8 @@ from pathlib import PurePath
 MAX_NAME_CHARS = 120
 FALLBACK_STEM = "song"
 _SEPARATORS = re.compile(r"[/\\:]+")
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$&])")
+# Characters that format text in the middle of a line (a name has no line breaks left).
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>!|~$&])")
 
 
 def printable(text: str, limit: int = MAX_NAME_CHARS) -> str:

@@ -28,5 +28,5 @@ def test_printable_drops_control_characters_and_caps_the_length():
 
 def test_markdown_escaping_shows_a_name_literally():
     assert markdown_escaped("**bold** [link](http://x) <b>") == (
-        r"\*\*bold\*\* \[link\]\(http://x\) \<b\>"
+        r"\*\*bold\*\* \[link\](http://x) \<b\>"
     )
