@@ -431,3 +431,11 @@ def test_a_cached_demo_song_can_be_rated(demo_example, served):
         session.predict(0, api_name="/example_separated")  # as the page does after it
         message, songs, _ = session.predict("good", None, None, None, None, api_name="/rate")
         assert "**demo**" in message and songs["data"][0][0] == "demo"
+
+
+def test_a_dollar_sign_in_a_name_is_not_mathtext(identity, song, tmp_path):
+    """A name like ``$\\x$.wav`` reached the waveform's title as (invalid) mathtext."""
+    dollars = tmp_path / "cost $\\x$.wav"
+    dollars.write_bytes(song[0].read_bytes())
+    waveform = app.separate_song(str(dollars), ["bass"], progress=_no_progress)[0]
+    assert waveform.ndim == 3
