@@ -28,8 +28,9 @@ import torch
 import bachata_sep
 from bachata_sep import plots
 from bachata_sep.api import track
-from bachata_sep.audio import output_subtype, read_audio, to_mono, write_audio
+from bachata_sep.audio import audio_info, output_subtype, read_audio, to_mono, write_audio
 from bachata_sep.errors import BadInputError
+from bachata_sep.names import markdown_escaped, printable, safe_stem
 from bachata_sep.pretrained import default_separator
 from bachata_sep.ratings import RATINGS, Rating, RatingStore, song_id
 from bachata_sep.spec import INSTRUMENTS
@@ -42,8 +43,9 @@ DEFAULT_MAX_SECONDS = 600.0
 DIGITS_CHECKPOINT = APP_FOLDER / "checkpoints" / "digits"
 # Separated stems and pictures are deleted an hour after they were made.
 KEEP_OUTPUTS_SECONDS = 3600
-# Separation is CPU-bound: one song at a time, the others wait in the queue.
-QUEUE_SIZE = 20
+# Separation is CPU-bound: one song at a time, the others wait in the queue. It has its
+# own concurrency group, so rating, the ratings table and the digits tab never wait behind it.
+SEPARATION_CONCURRENCY = "separation"
 MAX_FILE_SIZE = "300mb"
 DIGIT_ZOOM = 8
 RATING_HEADERS = ["song", *INSTRUMENTS, "overall", "weights", "rated at (UTC)"]
@@ -84,7 +86,10 @@ def separate_song(
 ) -> list:
     """Separate an uploaded song. Returns the waveform with beats, the mixture heatmap,
     then per instrument (its row's visibility, heatmap, stem), the zip of all stems and the
-    song's details for rating. Everything is plain data, so cached examples replay it."""
+    song's details for rating (kept in the session's state: a client cannot forge them).
+    Everything is plain data, so cached examples replay it. Lengths are checked from the
+    files' headers before anything is decoded: an hour of FLAC silence is 618 KB on disk
+    but 1.3 GB decoded."""
     if not song_path:
         raise gr.Error("Upload a song first (or pick an example).")
     chosen = [name for name in INSTRUMENTS if name in (instruments or [])]
@@ -94,11 +99,10 @@ def separate_song(
     }
     with _as_gradio_errors(song_path, *references.values()):
         progress(0.0, desc="Reading the song")
-        samples, sample_rate, subtype = read_audio(song_path)
-        _check_length(samples.shape[-1] / sample_rate, "song")
+        _check_length(audio_info(song_path).duration, "song")
         for path in references.values():
-            reference, reference_rate, _ = read_audio(path)
-            _check_length(reference.shape[-1] / reference_rate, "reference clip")
+            _check_length(audio_info(path).duration, "reference clip")
+        samples, sample_rate, subtype = read_audio(song_path)
         progress(0.05, desc="Tracking beats and downbeats")
         mono = to_mono(samples)
         grid = track(mono, sample_rate)
@@ -110,14 +114,16 @@ def separate_song(
             separator=LOADED.separator,
             grid=grid,
         )
-    identity = song_id(song_path)
-    song_name = _example_names().get(identity, Path(song_path).name)
-    name = Path(song_name).stem
+    result = separation_record(song_path, chosen)
+    song_name = result["song_name"]
+    name = safe_stem(song_name)
     seconds = samples.shape[-1] / sample_rate
     folder = _fresh_output_folder()
     progress(None, desc="Drawing the waveform and the mixture heatmap")
     pictures = [
-        plots.waveform_image(mono, sample_rate, grid, f"{song_name}: beats and downbeats"),
+        plots.waveform_image(
+            mono, sample_rate, grid, f"{_plain_title(song_name)}: beats and downbeats"
+        ),
         _heatmap_picture(samples, sample_rate, seconds, "mixture heatmap"),
     ]
     rows: list = []
@@ -132,13 +138,30 @@ def separate_song(
         heatmap = _heatmap_picture(stems[instrument], sample_rate, seconds, f"{instrument} heatmap")
         rows += [gr.Column(visible=True), heatmap, str(stem_paths[instrument])]
     archive = _zip_stems(folder / f"{name}-stems.zip", name, stem_paths)
-    result = {
-        "song_id": identity,
-        "song_name": song_name,
-        "separator_source": LOADED.source,
-        "instruments": chosen,
-    }
     return [*pictures, *rows, str(archive), result]
+
+
+def separation_record(song_path: str | os.PathLike, instruments: list[str]) -> dict:
+    """What a rating refers to: the song's content id and printable name (a demo song's
+    folder name), the weights and the instruments separated."""
+    identity = song_id(song_path)
+    return {
+        "song_id": identity,
+        "song_name": printable(_example_names().get(identity, Path(song_path).name)),
+        "separator_source": LOADED.source,
+        "instruments": instruments,
+    }
+
+
+def example_separated(example: tuple[int, object]) -> dict:
+    """The record of a demo song whose cached separation was just shown. Gradio's example
+    cache keeps no session state (it stores ``None`` for a ``gr.State``), so the click on a
+    demo song sets it here; only the example's index is taken from the client."""
+    index, _ = example
+    songs = example_songs()
+    if not isinstance(index, int) or not 0 <= index < len(songs):
+        raise gr.Error("There is no such demo song.")
+    return separation_record(songs[index], available_instruments())
 
 
 def save_rating(
@@ -147,7 +170,8 @@ def save_rating(
     overall: str | None,
     verdicts: Mapping[str, str | None],
 ) -> str:
-    """Store a listener's rating of the last separated song; returns a confirmation."""
+    """Store a listener's rating of the last song separated in this session (``result``
+    is session state, never sent by the client); returns a confirmation."""
     if not result:
         raise gr.Error("Separate a song first, then rate it.")
     rating = Rating(
@@ -159,7 +183,9 @@ def save_rating(
     )
     with _as_gradio_errors():
         store.add(rating)
-    return f"Thank you: your rating of **{rating.song_name}** is saved."
+    return (
+        f"Thank you: your rating of **{markdown_escaped(printable(rating.song_name))}** is saved."
+    )
 
 
 def rating_tables(store: RatingStore) -> tuple[list[list[str]], list[list]]:
@@ -306,7 +332,7 @@ def build_demo() -> gr.Blocks:
                     )
                     rate_button = gr.Button("Save rating", elem_id="rate")
                     status = gr.Markdown(elem_id="rating-status")
-            result = gr.JSON(visible=False, label="separation")
+            result = gr.State(None)
             song_inputs = [song, instruments, *references]
             outputs = [
                 waveform,
@@ -317,7 +343,7 @@ def build_demo() -> gr.Blocks:
             ]
             songs = example_songs()
             if songs:
-                gr.Examples(
+                examples = gr.Examples(
                     [[str(path), available_instruments()] for path in songs],
                     inputs=[song, instruments],
                     outputs=outputs,
@@ -327,6 +353,15 @@ def build_demo() -> gr.Blocks:
                     example_labels=[path.parent.name for path in songs],
                     label="Demo songs",
                 )
+                if examples.cache_examples:
+                    examples.cache_event.then(
+                        example_separated,
+                        inputs=examples.dataset,
+                        outputs=result,
+                        api_name="example_separated",
+                        api_visibility="undocumented",
+                        concurrency_limit=None,
+                    )
         with gr.Tab("Ratings"):
             gr.Markdown("What listeners said about the separations, newest first.")
             counts = gr.Dataframe(headers=COUNT_HEADERS, label="Counts", interactive=False)
@@ -348,7 +383,12 @@ def build_demo() -> gr.Blocks:
             caption = gr.Markdown()
 
         separate_button.click(
-            separate_song, inputs=song_inputs, outputs=outputs, api_name="separate_song"
+            separate_song,
+            inputs=song_inputs,
+            outputs=outputs,
+            api_name="separate_song",
+            concurrency_limit=1,
+            concurrency_id=SEPARATION_CONCURRENCY,
         )
         song.change(
             lambda: [None] * (1 + len(INSTRUMENTS)),
@@ -386,11 +426,16 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+def queued(demo: gr.Blocks) -> gr.Blocks:
+    """The queue the app is served with. No overall size limit: Gradio counts every
+    waiting event against it, so songs waiting to be separated refused ratings ("Queue is
+    full"). Each event has its own concurrency group; separations run one at a time."""
+    return demo.queue(max_size=None, default_concurrency_limit=1)
+
+
 def main() -> None:
     """Serve the app (address and port from Gradio's ``GRADIO_SERVER_*`` variables)."""
-    build_demo().queue(max_size=QUEUE_SIZE, default_concurrency_limit=1).launch(
-        max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft()
-    )
+    queued(build_demo()).launch(max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft())
 
 
 def _check_length(seconds: float, what: str) -> None:
@@ -402,17 +447,26 @@ def _check_length(seconds: float, what: str) -> None:
         )
 
 
+def _plain_title(text: str) -> str:
+    """``text`` for a matplotlib title: a ``$`` in a file's name must not start mathtext."""
+    return text.replace("$", r"\$")
+
+
 @contextmanager
 def _as_gradio_errors(*paths: str) -> Iterator[None]:
     """Show a ``BadInputError`` as a ``gr.Error`` with the same sentence, naming uploaded
-    files by their own name rather than their temporary path."""
+    files by their own name rather than their temporary path. The sentence starts with a
+    capital unless it starts with a file's name, which is shown as it is spelt."""
     try:
         yield
     except BadInputError as error:
         message = str(error)
-        for path in paths:
-            message = message.replace(str(path), Path(path).name)
-        raise gr.Error(message[:1].upper() + message[1:]) from None
+        names = [Path(path).name for path in paths]
+        for path, name in zip(paths, names, strict=True):
+            message = message.replace(str(path), name)
+        if not any(name and message.startswith(name) for name in names):
+            message = message[:1].upper() + message[1:]
+        raise gr.Error(message) from None
 
 
 def _heatmap_picture(audio: np.ndarray, sample_rate: int, seconds: float, title: str) -> np.ndarray:

@@ -42,6 +42,7 @@ BATCH_SIZE = 8
 CROSSFADE_SECONDS = 0.02
 # No bachata bar is shorter than 4 beats at 200 BPM: anything shorter cannot hold one.
 MIN_SECONDS = BEATS_PER_BAR * 60 / 200
+SILENT_SONG = "the song is silent (peak below -90 dBFS): there is nothing in it to work on"
 
 
 def beats(
@@ -55,15 +56,18 @@ def beats(
 def track(
     audio_or_path: AudioSource, sr: int | None = None, tracker: BeatTracker | None = None
 ) -> BeatGrid:
-    """The full beat grid, including whether it is a fixed-tempo fallback."""
+    """The full beat grid, including whether it is a fixed-tempo fallback. Silence is
+    refused, as :func:`separate` refuses it: a grid found in nothing would be made up."""
     samples, sample_rate, _ = as_audio(audio_or_path, sr)
+    if is_silent(samples):
+        raise BadInputError(SILENT_SONG)
     return (tracker or LocalTempoTracker())(to_mono(samples), sample_rate)
 
 
 def separate(
     audio_or_path: AudioSource,
     sr: int | None = None,
-    instruments: Sequence[str] = INSTRUMENTS,
+    instruments: str | Sequence[str] = INSTRUMENTS,
     references: Mapping[str, AudioSource | Span] | None = None,
     separator: Separator | None = None,
     tracker: BeatTracker | None = None,
@@ -91,7 +95,7 @@ def separate(
     song, queries, separator, was_1d = _prepare(
         audio_or_path,
         sr,
-        instruments,
+        _instrument_names(instruments),
         references,
         separator,
         tracker,
@@ -111,7 +115,7 @@ def separate(
 def separate_blocks(
     audio_or_path: AudioSource,
     sr: int | None = None,
-    instruments: Sequence[str] = INSTRUMENTS,
+    instruments: str | Sequence[str] = INSTRUMENTS,
     references: Mapping[str, AudioSource | Span] | None = None,
     separator: Separator | None = None,
     tracker: BeatTracker | None = None,
@@ -131,7 +135,7 @@ def separate_blocks(
     song, queries, separator, _ = _prepare(
         audio_or_path,
         sr,
-        instruments,
+        _instrument_names(instruments),
         references,
         separator,
         tracker,
@@ -236,9 +240,12 @@ def _check_request(
             f"({MIN_SECONDS:.1f} s or more) is needed"
         )
     if is_silent(samples):
-        raise BadInputError(
-            "the song is silent (peak below -90 dBFS): there is nothing to separate"
-        )
+        raise BadInputError(SILENT_SONG)
+
+
+def _instrument_names(instruments: str | Sequence[str]) -> Sequence[str]:
+    """One instrument may be named alone: ``"bass"`` is ``["bass"]``, not four letters."""
+    return (instruments,) if isinstance(instruments, str) else instruments
 
 
 def _batched(segments: Sequence[Segment], size: int) -> Iterator[list[Segment]]:

@@ -6,6 +6,7 @@ sample rate, so that stems come out with the input's rate, channels and length.
 
 from __future__ import annotations
 
+import numbers
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +24,8 @@ KEPT_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 
 # Samples per channel written at a time: clipping a long stem never copies it whole.
 WRITE_BLOCK = 1 << 20
+# libsndfile's code for a failed system call (SFE_SYSTEM): a full disk, a file size limit.
+_SYSTEM_ERROR = 2
 
 # mkstemp creates files only the owner can read; written audio gets the usual umask instead.
 _UMASK = os.umask(0)
@@ -31,10 +34,14 @@ os.umask(_UMASK)
 AudioSource = str | os.PathLike | np.ndarray
 # Audio files a folder of loops or samples is scanned for.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+# What libsndfile says when it opens a file it cannot parse ("... (possibly a pipe?)")
+# misleads: the file was checked to be a regular one, so name the likely cause instead.
+UNKNOWN_FORMAT = "damaged, or not WAV, FLAC, OGG, MP3 or AIFF"
 
 
-def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, str]:
-    """Read a file as float32 ``(channels, samples)``; return it with its rate and subtype."""
+def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
+    """A file's header (rate, channels, frames, subtype) without decoding its samples, so
+    a one-hour upload can be refused by its length at the cost of a few bytes read."""
     path = Path(path)
     if not path.exists():
         raise BadInputError(f"no such file: {path}")
@@ -43,10 +50,18 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, str]:
     if path.stat().st_size == 0:
         raise BadInputError(f"{path} is empty (0 bytes)")
     try:
-        info = sf.info(str(path))
+        return sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise BadInputError(f"cannot read {path} as audio ({_read_cause(error)})") from None
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int, str]:
+    """Read a file as float32 ``(channels, samples)``; return it with its rate and subtype."""
+    info = audio_info(path)
+    try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
-        raise BadInputError(f"cannot read {path} as audio ({_first_line(error)})") from None
+        raise BadInputError(f"cannot read {path} as audio ({_read_cause(error)})") from None
     samples = data.T  # a view: no second copy of a long song
     check_audio(samples, rate, name=str(path))
     return samples, int(rate), info.subtype
@@ -58,22 +73,61 @@ def as_audio(source: AudioSource, sample_rate: int | None = None) -> tuple[np.nd
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise BadInputError("an audio array needs its sample rate: pass sr=...")
+        sample_rate = _whole_rate(sample_rate)
         was_1d = source.ndim == 1
         samples = source[None, :] if was_1d else source
         if samples.ndim != 2:
             raise BadInputError(
                 f"audio array must be 1-D or (channels, samples), not {source.shape}"
             )
+        if samples.size == 0:
+            raise BadInputError(f"audio array of shape {source.shape} has no audio samples")
         if samples.shape[0] > samples.shape[1]:
             raise BadInputError(
                 f"audio array of shape {source.shape} looks like (samples, channels); "
                 "pass (channels, samples), e.g. array.T"
             )
-        samples = np.asarray(samples, dtype=np.float32)
+        samples = as_float32(samples)
         check_audio(samples, sample_rate, name="audio array")
-        return samples, int(sample_rate), was_1d
+        return samples, sample_rate, was_1d
+    if not isinstance(source, str | os.PathLike):
+        raise BadInputError(
+            f"audio must be a file path or a numpy array, not {type(source).__name__}"
+        )
     samples, rate, _ = read_audio(source)
+    if sample_rate is not None and sample_rate != rate:
+        raise BadInputError(
+            f"sr={sample_rate} was given with a file whose rate is {rate} Hz; sr is for "
+            "arrays only (a file's own rate is used), so drop it"
+        )
     return samples, rate, False
+
+
+def as_float32(samples: np.ndarray) -> np.ndarray:
+    """Float samples as they are; integer PCM scaled by its type's range into [-1, 1), the
+    way a WAV file of that depth is read (an int16 array is not 32768 times too loud)."""
+    if np.issubdtype(samples.dtype, np.floating):
+        return np.asarray(samples, dtype=np.float32)
+    if np.issubdtype(samples.dtype, np.signedinteger):
+        return (samples / -float(np.iinfo(samples.dtype).min)).astype(np.float32)
+    if np.issubdtype(samples.dtype, np.unsignedinteger):
+        middle = float(np.iinfo(samples.dtype).max // 2 + 1)
+        return ((samples - middle) / middle).astype(np.float32)
+    raise BadInputError(
+        f"audio array has dtype {samples.dtype}; pass float samples in [-1, 1] or integer PCM"
+    )
+
+
+def _whole_rate(sample_rate: object) -> int:
+    """The sample rate as an int, refusing text, booleans and fractions in one sentence."""
+    whole = isinstance(sample_rate, numbers.Integral) or (
+        isinstance(sample_rate, float) and sample_rate.is_integer()
+    )
+    if isinstance(sample_rate, bool) or not whole:
+        raise BadInputError(
+            f"sr must be a whole number of samples per second, e.g. 44100, not {sample_rate!r}"
+        )
+    return int(sample_rate)
 
 
 def check_audio(samples: np.ndarray, sample_rate: int, name: str = "audio") -> None:
@@ -118,12 +172,19 @@ class AudioWriter:
         file_format: str = "WAV",
     ) -> None:
         self.clip = subtype.startswith("PCM")
-        self.file = sf.SoundFile(
-            path, "w", sample_rate, channels, subtype=subtype, format=file_format
-        )
+        self.path = Path(path)
+        try:
+            self.file = sf.SoundFile(
+                path, "w", sample_rate, channels, subtype=subtype, format=file_format
+            )
+        except sf.LibsndfileError as error:
+            raise _system_error(error, self.path) from None
 
     def write(self, block: np.ndarray) -> None:
-        self.file.write(np.clip(block, -1.0, 1.0).T if self.clip else block.T)
+        try:
+            self.file.write(np.clip(block, -1.0, 1.0).T if self.clip else block.T)
+        except sf.LibsndfileError as error:
+            raise _system_error(error, self.path) from None
 
     def close(self) -> None:
         self.file.close()
@@ -159,6 +220,20 @@ def write_audio(
         raise
 
 
-def _first_line(error: BaseException) -> str:
+def _system_error(error: sf.LibsndfileError, path: Path) -> Exception:
+    """libsndfile reports every failed write as "System error"; the C ``errno`` that cffi
+    keeps from the call says which (no space left on device, file too large), so a failed
+    write becomes the ``OSError`` it is, naming its path. Other errors stay as they are."""
+    number = sf._ffi.errno
+    if error.code == _SYSTEM_ERROR and number:
+        return OSError(number, os.strerror(number), str(path))
+    return error
+
+
+def _read_cause(error: BaseException) -> str:
+    """libsndfile's reason in one line, or :data:`UNKNOWN_FORMAT` where it has none to give."""
     text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    line = text[0] if text else ""
+    if not line or line.startswith("Error opening"):
+        return UNKNOWN_FORMAT
+    return line

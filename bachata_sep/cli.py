@@ -2,18 +2,21 @@
 
 Each feature module contributes its sub-commands through a ``register(subparsers)``
 function; a user's bad input ends as one line on stderr and exit status 2, never a
-traceback.
+traceback. Ctrl-C, SIGTERM and SIGHUP end a run cleanly (no half-written output) with
+status 128 + the signal's number.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
 
 from .errors import BadInputError
+from .signals import Terminated, terminations_raise
 
 # The module that registers each sub-command. A run imports only its own command's module,
 # so that ``separate`` does not wait for the training and rendering code (scipy.signal
@@ -51,13 +54,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv[0] if argv else None).parse_args(argv)
     warnings.formatwarning = _one_line_warning
     try:
-        status = args.run(args)
+        with terminations_raise():
+            status = args.run(args)
     except BadInputError as error:
         print(f"bachata-sep: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bachata-sep: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    except Terminated as error:
+        print(f"bachata-sep: stopped by {error}", file=sys.stderr)
+        return 128 + error.signal_number
     return int(status or 0)
 
 

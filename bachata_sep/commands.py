@@ -17,6 +17,7 @@ import numpy as np
 from . import api
 from .audio import AudioWriter, output_subtype, read_audio
 from .errors import BadInputError
+from .names import safe_stem
 from .separators import check_shifts
 from .spec import INSTRUMENTS
 
@@ -84,6 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_separate(args: argparse.Namespace) -> int:
     references = _parse_references(args.reference)
     check_shifts(args.shifts)
+    if args.out.exists() and not args.out.is_dir():
+        raise BadInputError(f"-o {args.out} is a file; give a folder for the stems")
     destinations = _destinations(args.inputs, args.out)
     separator = None
     if args.checkpoints is not None:
@@ -112,12 +115,29 @@ def run_separate(args: argparse.Namespace) -> int:
                 output_subtype(subtype),
             )
             print(destination)
-        except BadInputError as error:
+        except (BadInputError, OSError) as error:
+            message = _failure(error, destination)
             if len(destinations) == 1:
-                raise
-            print(f"bachata-sep: error: {error}", file=sys.stderr)
+                raise BadInputError(message) from None
+            if str(source) not in message:
+                message = f"{source}: {message}"
+            print(f"bachata-sep: error: {message}", file=sys.stderr)
             failures += 1
     return 2 if failures else 0
+
+
+def _failure(error: BadInputError | OSError, destination: Path) -> str:
+    """One line for a failed song: the bad input's own sentence, or for a filesystem error
+    the stems' folder and the cause (a file where a folder must be, no space left, ...)."""
+    if isinstance(error, BadInputError):
+        return str(error)
+    in_the_way = next(
+        (path for path in (destination, *destination.parents) if path.is_file()), None
+    )
+    if in_the_way is not None:
+        return f"cannot write {destination}: {in_the_way} is a file, not a folder"
+    cause = os.strerror(error.errno).lower() if error.errno else str(error)
+    return f"cannot write {destination}: {cause}"
 
 
 def run_beats(args: argparse.Namespace) -> int:
@@ -187,7 +207,7 @@ def _seconds(text: str) -> float:
 def _destinations(inputs: list[Path], out: Path) -> dict[Path, Path]:
     destinations: dict[Path, Path] = {}
     for source in inputs:
-        destination = out / source.stem
+        destination = out / safe_stem(source.name)
         if destination in destinations.values():
             raise BadInputError(f"two inputs would both write to {destination}; rename one")
         destinations[source] = destination

@@ -79,8 +79,9 @@ def query_heatmaps(
     A reference without a pulse of its own (a bass line alone often has none the tracker
     trusts) is cut into bars of ``bar_seconds``, the song's; squeezing it whole into one
     clip would show the model a pattern many times too dense. A reference too short for
-    that is taken as one clip."""
-    samples, sample_rate, _ = as_audio(reference, sr)
+    that is taken as one clip. ``sr`` is the song's and applies to an array only: a
+    reference file keeps its own rate."""
+    samples, sample_rate, _ = as_audio(reference, sr if isinstance(reference, np.ndarray) else None)
     mono = to_mono(samples)
     if is_silent(mono):
         raise BadInputError("the reference clip is silent")

@@ -3,12 +3,14 @@
 Every rating is one row: the song (a hash of its audio file and its name), good / fair /
 poor for each instrument and overall (any of them may be left out), which weights made the
 stems, and when. Rows are only ever added, so several users can rate at the same time
-(WAL mode lets readers and one writer work side by side).
+(WAL mode lets readers and one writer work side by side). A file SQLite cannot read is
+moved aside under a dated name, never deleted, and a fresh one started: the app must start.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 from collections.abc import Mapping
@@ -18,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import BadInputError
+from .names import printable
 from .spec import INSTRUMENTS
 
 RATINGS: tuple[str, ...] = ("good", "fair", "poor")
@@ -25,6 +28,10 @@ PATH_VARIABLE = "BACHATA_SEP_RATINGS_DB"
 DEFAULT_PATH = Path("data") / "ratings.sqlite3"
 # Seconds a writer waits for another's lock before giving up.
 BUSY_TIMEOUT = 10.0
+# SQLite's companions of a database file, moved aside with it.
+SIDECAR_SUFFIXES = ("-wal", "-shm", "-journal")
+
+LOG = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ratings (
@@ -75,13 +82,33 @@ class RatingStore:
     def __init__(self, path: str | os.PathLike | None = None) -> None:
         self.path = Path(path) if path is not None else database_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as error:
+            aside = move_aside(self.path)
+            LOG.warning(
+                "ratings file %s is unreadable (%s): moved it to %s and started a new one",
+                self.path,
+                error,
+                aside,
+            )
+            self._open()
+
+    def _open(self) -> None:
+        """Check the file, then create or migrate the table; raises ``DatabaseError`` for a
+        file that is not SQLite or is damaged."""
         with closing(self._connect()) as connection, connection:
+            problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(f"integrity check: {problems[0]}")
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(_SCHEMA)
             _add_instrument_columns(connection)
 
     def add(self, rating: Rating) -> None:
-        """Store a rating; at least one verdict must be given and each must be a known one."""
+        """Store a rating; at least one verdict must be given and each must be a known one.
+        Its texts are stored printable and cut to a name's length: a 10 MB song name made
+        the file 11 MB and every read of the table slow."""
         verdicts = rating.verdicts()
         if all(verdict is None for verdict in verdicts.values()):
             raise BadInputError("choose good, fair or poor for the song or an instrument first")
@@ -90,7 +117,9 @@ class RatingStore:
                 raise BadInputError(f"{verdict!r} is not a rating: use good, fair or poor")
         rated_at = rating.rated_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
         columns = ["song_id", "song_name", "separator_source", "rated_at", *verdicts]
-        values = [rating.song_id, rating.song_name, rating.separator_source, rated_at]
+        values = [
+            printable(text) for text in (rating.song_id, rating.song_name, rating.separator_source)
+        ] + [rated_at]
         with closing(self._connect()) as connection, connection:
             connection.execute(
                 f"INSERT INTO ratings ({', '.join(columns)}) "
@@ -122,6 +151,23 @@ class RatingStore:
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT)
+
+
+def move_aside(path: Path) -> Path:
+    """Rename ``path`` (and its SQLite companions) to ``<name>.unreadable-<UTC time>``,
+    numbered when that exists already: the listeners' ratings in it are kept for a person
+    to rescue, and nothing is overwritten."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.unreadable-{stamp}")
+    number = 1
+    while any(Path(f"{aside}{suffix}").exists() for suffix in ("", *SIDECAR_SUFFIXES)):
+        aside = path.with_name(f"{path.name}.unreadable-{stamp}-{number}")
+        number += 1
+    for suffix in SIDECAR_SUFFIXES:
+        if Path(f"{path}{suffix}").exists():
+            os.rename(f"{path}{suffix}", f"{aside}{suffix}")
+    os.rename(path, aside)
+    return aside
 
 
 def _add_instrument_columns(connection: sqlite3.Connection) -> None:

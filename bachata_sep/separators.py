@@ -145,10 +145,19 @@ class OracleSeparator:
         return universal_clip(excerpt(audio, segment.start, segment.end), self.spec)
 
 
+# Passes of --shifts at most: 8 already costs eight times the model time for a frame or
+# four each way.
+MAX_SHIFTS = 8
+
+
 def check_shifts(shifts: int) -> None:
-    """Refuse a number of shifted passes that is not a whole number of 1 or more."""
-    if not isinstance(shifts, int) or shifts < 1:
-        raise BadInputError(f"shifts must be a whole number of passes, 1 or more, not {shifts}")
+    """Refuse a number of shifted passes that is not a whole number from 1 to
+    :data:`MAX_SHIFTS`: each pass costs a full run of the model, and shifts further than a
+    few frames no longer look at the same clip."""
+    if not isinstance(shifts, int) or not 1 <= shifts <= MAX_SHIFTS:
+        raise BadInputError(
+            f"shifts must be a whole number of passes from 1 to {MAX_SHIFTS}, not {shifts}"
+        )
 
 
 def shift_offsets(shifts: int) -> list[int]:

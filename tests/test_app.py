@@ -6,7 +6,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+import tracemalloc
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ import soundfile as sf
 from conftest import si_sdr, synthetic_song
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from gradio_client.utils import Status
 
 import app
 from bachata_sep.pretrained import LoadedSeparator
@@ -97,8 +100,9 @@ def _tone(seconds: float, amplitude: float = 0.3) -> np.ndarray:
         (_tone(0.5), "at least one 4-beat bar"),
         (_tone(3.0, amplitude=0.0), "silent"),
         (_tone(8.0), "over this app's limit of 0.1 minutes"),
+        (b"", "upload.wav is empty"),  # not capitalised: it is the name
     ],
-    ids=["not-audio", "too-short", "silent", "too-long"],
+    ids=["not-audio", "too-short", "silent", "too-long", "empty"],
 )
 def test_bad_upload_is_one_clear_sentence(identity, tmp_path, monkeypatch, content, message):
     monkeypatch.setenv(app.MAX_SECONDS_VARIABLE, "6")
@@ -255,15 +259,183 @@ def test_served_app_separates_an_example_and_keeps_its_rating_across_a_restart(t
         outputs = [job.result(timeout=SEPARATION_SECONDS) for job in jobs][-1]
         players = [outputs[3 + 2 * index] for index in range(len(INSTRUMENTS))]
         assert all(Path(player).stat().st_size > 0 for player in players)
-        result = outputs[-1]
-        assert result["song_name"] == "test-song"  # the demo song's folder, not "mixture"
-        message, _, _ = client.predict(
-            result, "good", "fair", "poor", "good", "fair", api_name="/rate"
-        )
-        assert "test-song" in message
+        assert Path(outputs[-1]).name == "test-song-stems.zip"  # the song's folder, not "mixture"
+        message, _, _ = client.predict("good", "fair", "poor", "good", "fair", api_name="/rate")
+        assert "test-song" in message  # the session's last separation, kept on the server
     with running_app(tmp_path, **environment) as url:
         songs, counts = Client(url, verbose=False).predict(api_name="/ratings")
     assert [row[:6] for row in songs["data"]] == [
         ["test-song", "fair", "poor", "good", "fair", "good"]
     ]
     assert counts["data"][0] == ["overall", 1, 0, 0]
+
+
+def _silent_flac(path: Path, minutes: int) -> Path:
+    """Minutes of 8 kHz silence as FLAC, written a minute at a time: a few KB on disk,
+    ``minutes`` × 1.9 MB once decoded to float32."""
+    with sf.SoundFile(path, "w", 8000, 1, subtype="PCM_16") as file:
+        for _ in range(minutes):
+            file.write(np.zeros(8000 * 60, dtype=np.int16))
+    return path
+
+
+@pytest.mark.parametrize("long_one", ["song", "reference"])
+def test_a_long_upload_is_refused_from_its_header_before_decoding(
+    identity, song, tmp_path, monkeypatch, long_one
+):
+    """An hour of FLAC silence took the app from 466 MB to 1.98 GB before it was refused.
+    tracemalloc counts numpy's buffers: decoding these 30 minutes would take 58 MB."""
+    monkeypatch.setenv(app.MAX_SECONDS_VARIABLE, "20")
+    long = _silent_flac(tmp_path / "long.flac", minutes=30)
+    song_path = long if long_one == "song" else song[0]
+    reference = long if long_one == "reference" else None
+    tracemalloc.start()
+    try:
+        with pytest.raises(gr.Error, match=f"The {long_one}.* is 30.0 minutes long"):
+            app.separate_song(
+                str(song_path), ["guitar"], guitar_reference=reference, progress=_no_progress
+            )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000, peak
+
+
+def test_a_song_named_dots_gets_safe_stem_and_zip_names(identity, song, tmp_path):
+    """``...wav`` gave the zip entry ``../bass.wav``."""
+    dots = tmp_path / "...wav"
+    dots.write_bytes(song[0].read_bytes())
+    outputs = app.separate_song(str(dots), ["bass"], progress=_no_progress)
+    archive, result = outputs[-2:]
+    with zipfile.ZipFile(archive) as stems:
+        assert stems.namelist() == ["song/bass.wav"]
+    bass_player = outputs[2 + 3 * INSTRUMENTS.index("bass") + 2]
+    assert Path(bass_player).name == "song-bass.wav" and result["song_name"] == "...wav"
+
+
+def test_a_rating_message_shows_the_name_literally(tmp_path):
+    store = RatingStore(tmp_path / "ratings.sqlite3")
+    result = {
+        "song_id": "x",
+        "song_name": "**[click](http://evil)**\x1b.wav",
+        "separator_source": "s",
+        "instruments": ["bass"],
+    }
+    message = app.save_rating(store, result, "good", {})
+    assert r"\*\*\[click\](http://evil)\*\*.wav" in message and "\x1b" not in message
+
+
+def test_the_app_starts_over_an_unreadable_ratings_file(monkeypatch, tmp_path):
+    """'database disk image is malformed' stopped the app at start-up."""
+    path = tmp_path / "ratings.sqlite3"
+    path.write_bytes(b"not SQLite" * 1000)
+    monkeypatch.setenv("BACHATA_SEP_RATINGS_DB", str(path))
+    app.build_demo()
+    assert len(list(tmp_path.glob("ratings.sqlite3.unreadable-*"))) == 1
+
+
+@pytest.fixture
+def served(identity, tmp_path, monkeypatch) -> Iterator[tuple[gr.Blocks, str]]:
+    """The app built and queued as ``main`` serves it, in this process (so the identity
+    separator applies), on a free localhost port; demo songs from ``tmp_path/examples``,
+    cached lazily under ``tmp_path``."""
+    monkeypatch.setenv("BACHATA_SEP_RATINGS_DB", str(tmp_path / "ratings.sqlite3"))
+    monkeypatch.setenv(app.EXAMPLES_VARIABLE, str(tmp_path / "examples"))
+    monkeypatch.setenv(app.CACHE_EXAMPLES_VARIABLE, "1")
+    monkeypatch.chdir(tmp_path)
+    app._example_names.cache_clear()
+    demo = app.queued(app.build_demo())
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        yield demo, url
+    finally:
+        demo.close()
+        app._example_names.cache_clear()
+
+
+def test_ratings_are_only_for_the_song_this_session_separated(served, song):
+    """/rate took any 'result' JSON from the client: a 10 MB song name was stored, and
+    songs never separated could be rated. Now the song is the session's own state."""
+    _, url = served
+    client = Client(url, verbose=False)
+    parameters = client.view_api(return_format="dict", print_info=False)["named_endpoints"][
+        "/rate"
+    ]["parameters"]
+    assert [parameter["parameter_name"] for parameter in parameters] == [
+        "overall",
+        *INSTRUMENTS,
+    ]
+    with pytest.raises(AppError, match="Separate a song first"):
+        client.predict("good", None, None, None, None, api_name="/rate")
+    client.predict(handle_file(str(song[0])), ["bass"], api_name="/separate_song")
+    message, songs, _ = client.predict("good", "poor", None, "fair", None, api_name="/rate")
+    assert "my song" in message
+    assert songs["data"][0][:6] == ["my song.wav", "", "", "fair", "", "good"]
+    with pytest.raises(AppError, match="Separate a song first"):  # another session
+        Client(url, verbose=False).predict("good", None, None, None, None, api_name="/rate")
+
+
+def test_ratings_are_served_while_separations_fill_the_queue(served, monkeypatch, tmp_path):
+    """With 21 songs waiting, /ratings and /rate were refused: 'Queue is full'. Each
+    separation is held at its first step until the checks are done."""
+    demo, url = served
+    release = threading.Event()
+    header = app.audio_info
+
+    def held_audio_info(path):
+        release.wait(timeout=60)
+        return header(path)
+
+    monkeypatch.setattr(app, "audio_info", held_audio_info)
+    not_audio = tmp_path / "not-audio.wav"
+    not_audio.write_bytes(b"just text")
+    client = Client(url, verbose=False)
+    jobs = [
+        client.submit(handle_file(str(not_audio)), ["bass"], api_name="/separate_song")
+        for _ in range(21)
+    ]
+    try:
+        deadline = time.monotonic() + 30
+        while sum(job.status().code == Status.IN_QUEUE for job in jobs) < 20:
+            assert time.monotonic() < deadline, [job.status().code for job in jobs]
+            time.sleep(0.1)
+        _, counts = client.predict(api_name="/ratings")
+        assert counts["data"][0] == ["overall", 0, 0, 0]
+        with pytest.raises(AppError, match="Separate a song first"):
+            client.predict("good", None, None, None, None, api_name="/rate")
+    finally:
+        release.set()
+    for job in jobs:
+        with pytest.raises(AppError, match="Cannot read not-audio.wav"):
+            job.result(timeout=60)
+
+
+@pytest.fixture
+def demo_example(tmp_path) -> Path:
+    """A demo song in the examples folder, written before the app is built."""
+    path = tmp_path / "examples" / "demo" / "mixture.wav"
+    write_song(path, bars=4)
+    return path
+
+
+def test_a_cached_demo_song_can_be_rated(demo_example, served):
+    """Gradio's example cache stores ``None`` for a ``gr.State``: a replayed demo song
+    must still be the session's song to rate, and only an existing demo song can be."""
+    _, url = served
+    client = Client(url, verbose=False)
+    with pytest.raises(AppError, match="no such demo song"):
+        client.predict(-1, api_name="/example_separated")
+    for _ in range(2):  # separated and cached, then replayed from the cache
+        session = Client(url, verbose=False)
+        session.predict(0, api_name="/load_example")
+        session.predict(0, api_name="/example_separated")  # as the page does after it
+        message, songs, _ = session.predict("good", None, None, None, None, api_name="/rate")
+        assert "**demo**" in message and songs["data"][0][0] == "demo"
+
+
+def test_a_dollar_sign_in_a_name_is_not_mathtext(identity, song, tmp_path):
+    """A name like ``$\\x$.wav`` reached the waveform's title as (invalid) mathtext."""
+    dollars = tmp_path / "cost $\\x$.wav"
+    dollars.write_bytes(song[0].read_bytes())
+    waveform = app.separate_song(str(dollars), ["bass"], progress=_no_progress)[0]
+    assert waveform.ndim == 3

@@ -1,9 +1,13 @@
 import argparse
 import json
+import re
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from importlib.metadata import entry_points
 
 import numpy as np
@@ -315,3 +319,126 @@ def test_refine_separates_with_a_second_pass(song_file, tmp_path):
     )
     assert status == 0
     assert sf.info(out / "my song" / "guira.wav").frames == sf.info(song_file).frames
+
+
+@pytest.mark.parametrize(
+    ("out_name", "cause"),
+    [("taken", "taken is a file; give a folder"), ("taken/out", "taken is a file, not a folder")],
+    ids=["out-is-a-file", "out-under-a-file"],
+)
+def test_an_output_folder_that_cannot_be_made_is_one_line(song_file, tmp_path, out_name, cause):
+    """FileExistsError and NotADirectoryError escaped as tracebacks with status 1."""
+    (tmp_path / "taken").write_text("keep me")
+    result = _run("separate", str(song_file), "-o", str(tmp_path / out_name))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("bachata-sep: error: ") and result.stderr.count("\n") == 1
+    assert cause in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my song.wav", "taken"]
+    assert (tmp_path / "taken").read_text() == "keep me"
+
+
+def _messages(stderr: str) -> list[str]:
+    """The command's own lines on stderr (the progress bar shares it); none a traceback."""
+    assert "Traceback" not in stderr, stderr
+    return re.findall(r"bachata-sep: .*", stderr)
+
+
+def _limit_file_size() -> None:
+    """In the child: files may grow to 1 MB at most (RLIMIT_FSIZE), and a write beyond
+    fails with EFBIG instead of killing the process by SIGXFSZ: a full disk as the kernel
+    reports it, without filling a real disk."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+
+def test_a_write_that_fails_midway_is_one_line_and_leaves_no_staging(song_file, tmp_path):
+    """Stems of 2.3 MB each meet a 1 MB file limit: libsndfile's bare 'System error' used
+    to escape as a traceback. Files already in the output folder are left as they were."""
+    out = tmp_path / "out"
+    notes = out / "my song" / "notes.txt"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("keep me")
+    other = tmp_path / "other.wav"
+    other.write_bytes(song_file.read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "bachata_sep.cli", "separate", str(song_file), str(other)]
+        + ["-o", str(out), "--instruments", "bass"],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = _messages(result.stderr)
+    assert len(lines) == 2 and all(line.startswith("bachata-sep: error: ") for line in lines)
+    assert f"{song_file}: cannot write {out / 'my song'}: file too large" in lines[0]
+    assert f"{other}: cannot write {out / 'other'}: file too large" in lines[1]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+        "my song",
+        "my song/notes.txt",
+    ]
+    assert notes.read_text() == "keep me"
+
+
+def test_a_song_named_dots_stays_inside_the_output_folder(song_file, tmp_path):
+    """``...wav`` has the stem ``..``: its stems went to the output folder's parent."""
+    dots = tmp_path / "in" / "...wav"
+    dots.parent.mkdir()
+    dots.write_bytes(song_file.read_bytes())
+    out = tmp_path / "deep" / "out"
+    assert main(["separate", str(dots), "-o", str(out), "--instruments", "bass"]) == 0
+    assert sorted(
+        str(p.relative_to(tmp_path / "deep")) for p in (tmp_path / "deep").rglob("*")
+    ) == [
+        "out",
+        "out/song",
+        "out/song/bass.wav",
+    ]
+
+
+def test_too_many_shifts_are_refused_in_one_line(song_file, tmp_path):
+    result = _run("separate", str(song_file), "-o", str(tmp_path / "out"), "--shifts", "1000")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "from 1 to 8, not 1000" in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_beats_of_silence_are_refused_as_separate_refuses_them(tmp_path):
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(22050 * 10), 22050)
+    for command in ("beats", "separate"):
+        result = _run(
+            command, str(path), *(["-o", str(tmp_path / "out")] * (command == "separate"))
+        )
+        assert result.returncode == 2 and "silent" in result.stderr, command
+        assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_stopped_run_leaves_no_staging_folder(tmp_path, signal_name):
+    """SIGTERM and SIGHUP killed the command with 2 MB of 7 MB stems in ``.partial-*``;
+    SIGINT already cleaned up. The signal is sent once the staging folder exists."""
+    mixture, _ = synthetic_song(22050, 2, bars=64)
+    song = tmp_path / "long.wav"
+    sf.write(song, mixture.T, 22050, subtype="PCM_16")
+    out = tmp_path / "out"
+    command = subprocess.Popen(
+        [sys.executable, "-m", "bachata_sep.cli", "separate", str(song), "-o", str(out)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        while not list(out.glob(".partial-*")) and command.poll() is None:
+            time.sleep(0.02)
+        assert command.poll() is None, "the command finished before it could be stopped"
+        command.send_signal(getattr(signal, signal_name))
+        _, stderr = command.communicate(timeout=60)
+    finally:
+        command.kill()
+    number = getattr(signal, signal_name)
+    assert command.returncode == 128 + number, stderr
+    assert _messages(stderr) == [
+        "bachata-sep: interrupted"
+        if signal_name == "SIGINT"
+        else f"bachata-sep: stopped by {signal_name}"
+    ]
+    assert list(out.iterdir()) == []

@@ -1,15 +1,19 @@
+import re
 import sqlite3
 import threading
+from contextlib import closing
 
 import pytest
 
 from bachata_sep.errors import BadInputError
+from bachata_sep.names import MAX_NAME_CHARS
 from bachata_sep.ratings import (
     DEFAULT_PATH,
     PATH_VARIABLE,
     Rating,
     RatingStore,
     database_path,
+    move_aside,
     song_id,
 )
 
@@ -109,3 +113,59 @@ def test_song_id_follows_the_content_not_the_name(tmp_path):
     copy.write_bytes(b"RIFF same bytes")
     other.write_bytes(b"RIFF other bytes")
     assert song_id(first) == song_id(copy) != song_id(other)
+
+
+def _not_a_database(path):
+    path.write_bytes(b"these are not the ratings you are looking for\n" * 100)
+
+
+def _damaged_pages(path):
+    """A real ratings file whose table pages were overwritten: 'database disk image is
+    malformed', the error that stopped the app from starting."""
+    RatingStore(path)
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.executemany(
+            "INSERT INTO ratings (song_id, song_name, separator_source, rated_at, bass) "
+            "VALUES ('x', ?, 'identity', '2026-01-01T00:00:00+00:00', 'fair')",
+            [(f"song {index}.wav",) for index in range(300)],
+        )
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    data[4096 * 2 : 4096 * 4] = b"\xa5" * (4096 * 2)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_not_a_database, _damaged_pages], ids=["text", "pages"])
+def test_an_unreadable_file_is_moved_aside_and_a_fresh_one_started(tmp_path, caplog, damage):
+    path = tmp_path / "ratings.sqlite3"
+    damage(path)
+    unreadable = path.read_bytes()
+    store = RatingStore(path)
+    store.add(_rating(bass="good"))
+    assert [rating.instruments["bass"] for rating in store.all()] == ["good"]
+    (aside,) = [p for p in tmp_path.iterdir() if re.fullmatch(r".*unreadable-\d{8}T\d{6}Z", p.name)]
+    assert aside.name.startswith("ratings.sqlite3.unreadable-")
+    assert aside.read_bytes() == unreadable  # kept byte for byte, for a person to rescue
+    (record,) = caplog.records
+    assert str(path) in record.getMessage() and str(aside) in record.getMessage()
+    assert "\n" not in record.getMessage()
+
+
+def test_moving_aside_twice_in_a_second_overwrites_nothing(tmp_path):
+    path = tmp_path / "ratings.sqlite3"
+    asides = []
+    for text in (b"first", b"second"):
+        path.write_bytes(text)
+        asides.append(move_aside(path))
+    assert [aside.read_bytes() for aside in asides] == [b"first", b"second"]
+    assert not path.exists()
+
+
+def test_texts_are_stored_printable_and_short(tmp_path):
+    store = RatingStore(tmp_path / "ratings.sqlite3")
+    store.add(Rating("id\x00", "a\x1b[2J" + "x" * 10_000_000, "good", {}, "w\neights"))
+    (rating,) = store.all()
+    assert rating.song_id == "id" and rating.separator_source == "weights"
+    assert rating.song_name.startswith("a[2Jxxx") and len(rating.song_name) == MAX_NAME_CHARS
+    assert sum(path.stat().st_size for path in tmp_path.iterdir()) < 1_000_000

@@ -114,7 +114,7 @@ def test_shifts_average_what_is_fixed_to_a_grid():
     assert torch.allclose(averaged[..., 18], torch.tensor(0.0))
 
 
-@pytest.mark.parametrize("shifts", [0, -2, 1.5])
+@pytest.mark.parametrize("shifts", [0, -2, 1.5, 9, 10**6])
 def test_a_bad_number_of_shifts_is_refused(shifts):
-    with pytest.raises(BadInputError, match="shifts must be a whole number of passes, 1 or more"):
+    with pytest.raises(BadInputError, match="shifts must be a whole number of passes from 1 to 8"):
         ShiftedSeparator(IdentitySeparator(), shifts)
