@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .audio import AudioSource, as_audio, is_silent, to_mono
 from .beat_tracking import BEATS_PER_BAR, BeatGrid, BeatTracker, LocalTempoTracker
-from .clips import Segment, bar_segments, crossfade_weights, excerpt
+from .clips import Segment, bar_segments, batched, crossfade_weights, excerpt
 from .errors import BadInputError
 from .pretrained import default_separator
 from .queries import Span, is_span, query_heatmaps, span_heatmaps
@@ -29,11 +29,8 @@ from .spec import INSTRUMENTS
 from .stretch import stretch_ratio
 from .transforms import (
     full_resolution_stft_size,
-    heatmap,
     istft,
-    model_magnitude,
     stft,
-    universal_clip,
     unstretch_mask,
 )
 
@@ -203,7 +200,7 @@ def _overlap_add(
     """Separate batch after batch into a buffer that starts at the first sample still
     open; hand out its front as soon as no later clip's window reaches it."""
     channels, n_samples = song.samples.shape
-    batches = list(_batched(song.segments, batch_size))
+    batches = list(batched(song.segments, batch_size))
     done = 0
     carried = np.zeros((len(queries), channels, 0), dtype=np.float32)
     for index, batch_segments in enumerate(
@@ -248,11 +245,6 @@ def _instrument_names(instruments: str | Sequence[str]) -> Sequence[str]:
     return (instruments,) if isinstance(instruments, str) else instruments
 
 
-def _batched(segments: Sequence[Segment], size: int) -> Iterator[list[Segment]]:
-    for start in range(0, len(segments), size):
-        yield list(segments[start : start + size])
-
-
 @torch.inference_mode()
 def _separate_batch(
     song: _Song,
@@ -266,9 +258,7 @@ def _separate_batch(
     with crossfade weights into ``stems`` (instruments, channels, samples), whose first
     sample is the song's sample ``stems_start``."""
     spec = separator.spec
-    universal = np.stack([universal_clip(song.mono_excerpt(s), spec) for s in batch_segments])
-    magnitudes = model_magnitude(universal, spec)
-    batch = ClipBatch(magnitudes, heatmap(magnitudes), batch_segments, song.sample_rate)
+    batch = ClipBatch.cut(song.mono_excerpt, batch_segments, song.sample_rate, spec)
     masks = separator.masks(batch, queries)
     stacked = torch.stack([masks[name] for name in queries])
     n_fft, hop_length = song.n_fft, song.hop_length

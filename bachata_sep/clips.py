@@ -10,6 +10,7 @@ complementary sin²/cos² crossfades, so the weights sum to exactly one everywhe
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,3 +80,9 @@ def crossfade_weights(
 
 def _ramp(position: np.ndarray, half_fade: int) -> np.ndarray:
     return np.sin(0.5 * np.pi * np.clip(position / (2 * half_fade), 0.0, 1.0)) ** 2
+
+
+def batched(segments: Sequence[Segment], size: int) -> Iterator[list[Segment]]:
+    """``segments`` in consecutive batches of ``size`` (the last may be shorter)."""
+    for start in range(0, len(segments), size):
+        yield list(segments[start : start + size])

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .clips import Segment
+from .clips import Segment, batched
 from .separators import ClipBatch, Separator
-from .transforms import heatmap, model_magnitude, universal_clip
+from .transforms import heatmap
 
 REFINE_CLIPS = 4
 # Only bars within this many dB of the instrument's loudest masked bar can be chosen: a
@@ -58,12 +58,8 @@ def _clip_batches(
     separator: Separator,
     batch_size: int,
 ) -> Iterator[ClipBatch]:
-    spec = separator.spec
-    for start in range(0, len(segments), batch_size):
-        batch_segments = segments[start : start + batch_size]
-        universal = np.stack([universal_clip(mono_excerpt(s), spec) for s in batch_segments])
-        magnitudes = model_magnitude(universal, spec)
-        yield ClipBatch(magnitudes, heatmap(magnitudes), batch_segments, sample_rate)
+    for batch_segments in batched(segments, batch_size):
+        yield ClipBatch.cut(mono_excerpt, batch_segments, sample_rate, separator.spec)
 
 
 @torch.inference_mode()

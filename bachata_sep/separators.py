@@ -11,7 +11,7 @@ same model domain, so it is the upper bound of any magnitude-mask model in this 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,7 +23,7 @@ from .audio import to_mono
 from .clips import Segment, excerpt
 from .errors import BadInputError
 from .spec import ClipSpec
-from .transforms import model_magnitude, universal_clip
+from .transforms import heatmap, model_magnitude, universal_clip
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,21 @@ class ClipBatch:
     heatmaps: torch.Tensor
     segments: Sequence[Segment]
     sample_rate: int
+
+    @classmethod
+    def cut(
+        cls,
+        mono_excerpt: Callable[[Segment], np.ndarray],
+        segments: Sequence[Segment],
+        sample_rate: int,
+        spec: ClipSpec,
+    ) -> ClipBatch:
+        """The clips at ``segments`` of a song (``mono_excerpt`` reads one), each stretched
+        to the universal clip: what a separator sees, in the separation and in any pass
+        before it."""
+        universal = np.stack([universal_clip(mono_excerpt(s), spec) for s in segments])
+        magnitudes = model_magnitude(universal, spec)
+        return cls(magnitudes, heatmap(magnitudes), segments, sample_rate)
 
 
 class Separator(Protocol):
