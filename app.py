@@ -278,7 +278,7 @@ def build_demo() -> gr.Blocks:
                             "A few bars of an instrument playing alone are the query; without "
                             "one, the model's built-in reference is used. The models here have "
                             "learnt their instrument by heart, so a clip changes little today "
-                            "(see the README: *Does the query matter?*)."
+                            "(see docs/design.md: *Does the query matter?*)."
                         )
                         references = [
                             gr.Audio(label=f"{name} reference", type="filepath", sources=["upload"])

@@ -4,7 +4,7 @@ A patch discriminator learns to tell a true stem from the separator's masked est
 each drawn as a heatmap on its mixture's scale and shown next to the mixture's heatmap.
 The separator is then also trained to fool it (least-squares GAN, weighted against the
 main loss). Like every other choice it is kept only if validation SI-SDRi says so: the
-README's "GAN refinement" section gives the measurement.
+docs/design.md's "GAN refinement" gives the measurement.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from bachata_sep.pretrained import load_separator
 from bachata_sep.separators import OracleSeparator
 from bachata_sep.spec import INSTRUMENTS
 
-FIRST_SEED = 5000  # training seeds that no loop library of the README renders
+FIRST_SEED = 5000  # training seeds that no loop library of docs/training.md renders
 
 
 def main() -> None:
