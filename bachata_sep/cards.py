@@ -72,6 +72,9 @@ def render_card(metrics: dict) -> str:
         f"- validation SI-SDRi of these weights: {training.get('val_si_sdri_db', '?')} dB "
         f"(step {training.get('step', '?')}, validation timbres never seen in training)",
     ]
+    # A folder may serve one instrument of a shared model (the Hub layout stays one folder
+    # per instrument): the card says whose weights these are and why they were chosen.
+    lines += [f"- {key}: {training[key]}" for key in ("weights", "why") if key in training]
     headings = {
         SOURCES_EVALUATION: "## Evaluation per timbre family (sources training never heard first)",
         "evaluation": "## Evaluation on held-out songs of the training families (in-distribution: "

@@ -43,3 +43,15 @@ def test_a_shared_models_card_lists_each_instrument():
     bass, guitar = card.split("### bass")[1].split("### guitar")
     assert "| 9.00 |" in bass and "`min_si_sdri_db: 8.0`" in bass
     assert "| 5.00 |" in guitar and "`min_si_sdri_db: 4.0`" in guitar
+
+
+def test_a_folder_serving_one_instrument_of_a_shared_model_says_so():
+    training = {
+        "instrument": "bongo",
+        "weights": "the same file as checkpoints/shared/four-instruments/model.safetensors",
+        "why": "chosen on real recordings",
+    }
+    card = render_card({"training": training})
+    assert "- weights: the same file as checkpoints/shared/four-instruments" in card
+    assert "- why: chosen on real recordings" in card
+    assert "- why" not in render_card({"training": {"instrument": "bass"}})
