@@ -38,7 +38,7 @@ from bachata_sep.audio import audio_info, output_subtype, read_audio, to_mono, w
 from bachata_sep.errors import BadInputError
 from bachata_sep.names import markdown_escaped, printable, safe_stem
 from bachata_sep.pretrained import default_separator
-from bachata_sep.queries import Span, is_span
+from bachata_sep.queries import Span, is_span, parse_span
 from bachata_sep.ratings import RATINGS, REMIX, Rating, RatingStore, song_id
 from bachata_sep.refine import ReferenceWarning
 from bachata_sep.remix import MAX_GAIN, REST, remix_files, rest_of, solo_and_mute
@@ -211,23 +211,24 @@ def reference_note(reference: Reference | None, set_aside: bool = False) -> str:
 
 
 def reference_choices(
-    names: Sequence[str],
-    clips: Sequence[str | None],
-    starts: Sequence[float | None],
-    ends: Sequence[float | None],
+    names: Sequence[str], clips: Sequence[str | None], spans: Sequence[str | None]
 ) -> dict[str, Reference]:
     """Each instrument's reference from the page: an uploaded clip, or a span of the song
-    given by both its ends in seconds, never both."""
+    written ``0:05-0:13`` (or ``5-13``), never both."""
     chosen: dict[str, Reference] = {}
-    for name, clip, start, end in zip(names, clips, starts, ends, strict=True):
-        if (start is None) != (end is None):
-            raise gr.Error(f"Give both ends of the {name} reference span, in seconds.")
-        if clip and start is not None:
+    for name, clip, span in zip(names, clips, spans, strict=True):
+        span = (span or "").strip()
+        if clip and span:
             raise gr.Error(f"Give the {name} a reference clip or a span of the song, not both.")
         if clip:
             chosen[name] = clip
-        elif start is not None:
-            chosen[name] = (float(start), float(end))
+        elif span:
+            try:
+                chosen[name] = parse_span(span)
+            except BadInputError:
+                raise gr.Error(
+                    f"The {name} span {span!r} is not START-END in seconds or M:SS, e.g. 0:05-0:13."
+                ) from None
     return chosen
 
 
@@ -412,22 +413,17 @@ def build_demo() -> gr.Blocks:
                             "learnt their instrument by heart, so a reference changes little "
                             "today (see the README: *Does the query matter?*)."
                         )
-                        clips, starts, ends = [], [], []
+                        clips, spans = [], []
                         for name in names:
-                            with gr.Group():
-                                with gr.Row():
-                                    starts.append(
-                                        gr.Number(
-                                            label=f"{name} from (s)",
-                                            minimum=0,
-                                            elem_id=f"{name}-from",
-                                        )
+                            with gr.Row(equal_height=True):
+                                spans.append(
+                                    gr.Textbox(
+                                        label=f"{name}: span of this song",
+                                        placeholder="e.g. 0:05-0:13",
+                                        max_length=40,
+                                        elem_id=f"{name}-span",
                                     )
-                                    ends.append(
-                                        gr.Number(
-                                            label=f"{name} to (s)", minimum=0, elem_id=f"{name}-to"
-                                        )
-                                    )
+                                )
                                 clips.append(
                                     gr.Audio(
                                         label=f"or a {name} clip",
@@ -541,7 +537,7 @@ def build_demo() -> gr.Blocks:
                     rate_button = gr.Button("Save rating", elem_id="rate")
                     status = gr.Markdown(elem_id="rating-status")
             result = gr.State(None)
-            song_inputs = [song, instruments, *clips, *starts, *ends]
+            song_inputs = [song, instruments, *clips, *spans]
             mixer_outputs = [mixer, *slider_columns]
             outputs = [
                 waveform,
@@ -611,19 +607,14 @@ def build_demo() -> gr.Blocks:
             *references: object,
             progress: gr.Progress = gr.Progress(track_tqdm=True),
         ) -> list:
-            clips, starts, ends = (references[i * count : (i + 1) * count] for i in range(3))
-            choices = reference_choices(names, clips, starts, ends)
+            choices = reference_choices(names, references[:count], references[count:])
             return separate_song(song, chosen, choices, progress=progress)
 
         separate_button.click(
             _signed(
                 separate,
                 ["song", "instruments"],
-                [
-                    *(f"{name}_reference" for name in names),
-                    *(f"{name}_from" for name in names),
-                    *(f"{name}_to" for name in names),
-                ],
+                [*(f"{name}_reference" for name in names), *(f"{name}_span" for name in names)],
             ),
             inputs=song_inputs,
             outputs=outputs,
@@ -695,7 +686,7 @@ def _signed(
 ) -> Callable:
     """``handler`` (which takes its per-instrument inputs as ``*args``) with a signature
     naming each input, so ``/separate_song``, ``/remix`` and ``/rate`` take keyword
-    arguments named after the loaded instruments (``guitar_from``, ``maracas``). Gradio
+    arguments named after the loaded instruments (``guitar_span``, ``maracas``). Gradio
     reads the names from the signature; ``optional`` ones default to None, ``defaulted``
     ones to the component's own value."""
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD

@@ -132,16 +132,17 @@ def test_a_reference_set_aside_is_named_as_such():
 
 
 @pytest.mark.parametrize(
-    ("clips", "starts", "ends", "message"),
+    ("clips", "spans", "message"),
     [
-        (["a.wav", None], [1.0, None], [3.0, None], "bongo a reference clip or a span"),
-        ([None, None], [None, 2.0], [None, None], "both ends of the bass reference span"),
+        (["a.wav", None], ["1-3", None], "bongo a reference clip or a span"),
+        ([None, None], ["", "0:02"], "bass span '0:02' is not START-END"),
     ],
 )
-def test_a_reference_is_a_clip_or_a_whole_span(clips, starts, ends, message):
+def test_a_reference_is_a_clip_or_a_span(clips, spans, message):
     with pytest.raises(gr.Error, match=message):
-        app.reference_choices(["bongo", "bass"], clips, starts, ends)
-    assert app.reference_choices(["bongo"], [None], [0], [4.5]) == {"bongo": (0.0, 4.5)}
+        app.reference_choices(["bongo", "bass"], clips, spans)
+    chosen = app.reference_choices(["bongo", "bass"], [None, "b.wav"], [" 0:00-0:04.5 ", ""])
+    assert chosen == {"bongo": (0.0, 4.5), "bass": "b.wav"}
 
 
 def _tone(seconds: float, amplitude: float = 0.3) -> np.ndarray:
@@ -243,7 +244,7 @@ def test_a_model_of_a_new_instrument_gets_its_row_reference_slider_and_rating(
     monkeypatch.setenv("BACHATA_SEP_RATINGS_DB", str(tmp_path / "ratings.sqlite3"))
     blocks = app.build_demo().blocks.values()
     ids = {getattr(block, "elem_id", None) for block in blocks}
-    for part in ("player", "heatmap", "from", "to", "reference", "gain", "rating"):
+    for part in ("player", "heatmap", "span", "reference", "gain", "rating"):
         assert f"maracas-{part}" in ids
     (table,) = [block for block in blocks if getattr(block, "label", "") == "Rated songs"]
     assert "maracas" in table.headers
