@@ -137,11 +137,14 @@ def separate_song(
             separator=LOADED.separator,
             grid=grid,
         )
-    set_aside = {
-        warning.message.instrument
-        for warning in caught
-        if isinstance(warning.message, ReferenceWarning)
-    }
+    set_aside = set()
+    for warning in caught:  # others go to the log, as they would have without the catch
+        if isinstance(warning.message, ReferenceWarning):
+            set_aside.add(warning.message.instrument)
+        else:
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     record = separation_record(song_path, chosen)
     song_name = record["song_name"]
     name = safe_stem(song_name)

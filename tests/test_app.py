@@ -23,12 +23,15 @@ from conftest import si_sdr, synthetic_song
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from gradio_client.utils import Status
+from test_refine import BandSeparator
 
 import app
+from bachata_sep.beat_tracking import LocalTempoTracker
 from bachata_sep.pretrained import LoadedSeparator
+from bachata_sep.queries import query_heatmaps
 from bachata_sep.ratings import RatingStore
 from bachata_sep.separators import IdentitySeparator
-from bachata_sep.spec import INSTRUMENTS
+from bachata_sep.spec import INSTRUMENTS, ClipSpec
 
 APP_FILE = Path(app.__file__)
 STARTUP_SECONDS = 120
@@ -126,7 +129,25 @@ def test_a_span_of_the_song_is_a_reference(identity, song):
     assert error.value.message.startswith("The reference span 9-3 s must lie within the song")
 
 
-def test_a_reference_set_aside_is_named_as_such():
+@pytest.mark.filterwarnings("ignore::bachata_sep.beat_tracking.BeatTrackingWarning")
+def test_a_reference_set_aside_is_named_as_such(song, tmp_path, monkeypatch):
+    """The library falls back to the default reference when a stem strays (a bass clip
+    given as the guitar's): the page must not claim the clip was used."""
+    _, stems = synthetic_song(22050, 1, bars=8)
+    tracker, spec = LocalTempoTracker(), ClipSpec()
+    guitar = query_heatmaps(stems["guitar"][0], 22050, spec, tracker, 4 * 60 / 128)
+
+    class GuitarBand(BandSeparator):
+        instruments = ("guitar",)
+
+    monkeypatch.setattr(app, "LOADED", LoadedSeparator(GuitarBand({"guitar": guitar}), "band"))
+    bass_clip = tmp_path / "bass.wav"
+    sf.write(bass_clip, stems["bass"][0], 22050)
+    outputs = app.separate_song(str(song[0]), ["guitar"], {"guitar": str(bass_clip)})
+    assert _outputs(outputs, names=["guitar"])["notes"]["guitar"] == (
+        "Reference: the model's default. The uploaded clip *bass.wav* was set aside: its "
+        "stem strayed too far from the default's."
+    )
     note = app.reference_note((65.0, 73.0), set_aside=True)
     assert note.startswith("Reference: the model's default. This song from 1:05.0 to 1:13.0")
 
