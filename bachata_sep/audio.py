@@ -160,8 +160,9 @@ def output_subtype(input_subtype: str | None) -> str:
 
 class AudioWriter:
     """A WAV (or FLAC) file written block by block from ``(channels, samples)`` audio, so a
-    stem can be saved while it is still being separated. PCM blocks are clipped to [-1, 1]
-    first (libsndfile does not clip unless asked)."""
+    stem can be saved while it is still being separated. Float blocks for a PCM file are
+    clipped to [-1, 1] first (libsndfile does not clip unless asked); integer blocks are
+    written as they are, already in range and without a conversion."""
 
     def __init__(
         self,
@@ -182,7 +183,8 @@ class AudioWriter:
 
     def write(self, block: np.ndarray) -> None:
         try:
-            self.file.write(np.clip(block, -1.0, 1.0).T if self.clip else block.T)
+            clip = self.clip and np.issubdtype(block.dtype, np.floating)
+            self.file.write(np.clip(block, -1.0, 1.0).T if clip else block.T)
         except sf.LibsndfileError as error:
             raise _system_error(error, self.path) from None
 

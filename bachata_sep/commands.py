@@ -18,6 +18,7 @@ from . import api
 from .audio import AudioWriter, output_subtype, read_audio
 from .errors import BadInputError
 from .names import safe_stem
+from .queries import parse_span
 from .separators import check_shifts
 from .spec import INSTRUMENTS
 
@@ -188,20 +189,12 @@ def _parse_references(items: list[str]) -> dict[str, Path | tuple[float, float]]
 
 def _parse_span(text: str) -> tuple[float, float]:
     """``@0:05-0:13`` or ``@5-13.5``: a span of the input in (minutes and) seconds."""
-    start, dash, end = text[1:].partition("-")
     try:
-        return _seconds(start), _seconds(end)
-    except ValueError:
+        return parse_span(text[1:])
+    except BadInputError:
         raise BadInputError(
             f"a reference span is @START-END in seconds or M:SS, e.g. @0:05-0:13, not {text!r}"
         ) from None
-
-
-def _seconds(text: str) -> float:
-    minutes, colon, seconds = text.strip().rpartition(":")
-    if not seconds or (colon and not minutes):
-        raise ValueError(text)
-    return 60 * float(minutes or 0) + float(seconds)
 
 
 def _destinations(inputs: list[Path], out: Path) -> dict[Path, Path]:

@@ -38,6 +38,25 @@ def is_span(reference: object) -> bool:
     )
 
 
+def parse_span(text: str) -> Span:
+    """``0:05-0:13`` or ``5-13.5``: a span of a song in (minutes and) seconds, as people
+    write it (the command line's ``@0:05-0:13``, a box in the app)."""
+    start, _, end = text.strip().partition("-")
+    try:
+        return _seconds(start), _seconds(end)
+    except ValueError:
+        raise BadInputError(
+            f"a reference span is START-END in seconds or M:SS, e.g. 0:05-0:13, not {text!r}"
+        ) from None
+
+
+def _seconds(text: str) -> float:
+    minutes, colon, seconds = text.strip().rpartition(":")
+    if not seconds or (colon and not minutes):
+        raise ValueError(text)
+    return 60 * float(minutes or 0) + float(seconds)
+
+
 def span_heatmaps(
     mono: np.ndarray, sample_rate: int, segments: list[Segment], span: Span, spec: ClipSpec
 ) -> torch.Tensor:

@@ -129,7 +129,12 @@ def agreements(
 
 
 class ReferenceWarning(UserWarning):
-    """A reference was set aside for the default one: its stem strayed too far."""
+    """A reference was set aside for the default one: its stem strayed too far. It names
+    the instrument, so the app can say which stem fell back to its default reference."""
+
+    def __init__(self, message: str, instrument: str = "") -> None:
+        super().__init__(message)
+        self.instrument = instrument
 
 
 def checked_queries(
@@ -148,10 +153,12 @@ def checked_queries(
     for name, agreement in found.items():
         if not agreement.safe:
             warnings.warn(
-                f"the {name} reference was set aside for the default one: its stem strayed "
-                f"from the default's (level {agreement.level_change_db:+.1f} dB, similarity "
-                f"{agreement.similarity:.2f})",
-                ReferenceWarning,
+                ReferenceWarning(
+                    f"the {name} reference was set aside for the default one: its stem "
+                    f"strayed from the default's (level {agreement.level_change_db:+.1f} dB, "
+                    f"similarity {agreement.similarity:.2f})",
+                    name,
+                ),
                 stacklevel=2,
             )
     return {

@@ -22,7 +22,7 @@ import torch
 from .audio import to_mono
 from .clips import Segment, excerpt
 from .errors import BadInputError
-from .spec import ClipSpec
+from .spec import INSTRUMENTS, ClipSpec
 from .transforms import heatmap, model_magnitude, universal_clip
 
 
@@ -57,6 +57,11 @@ class Separator(Protocol):
 
     spec: ClipSpec
 
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        """The instruments it offers (the app shows one row per instrument)."""
+        ...
+
     def supports(self, instrument: str) -> bool: ...
 
     def masks(
@@ -68,10 +73,14 @@ class Separator(Protocol):
 
 
 class IdentitySeparator:
-    """Every instrument gets the whole mixture: mask 1 everywhere."""
+    """Every instrument gets the whole mixture: mask 1 everywhere. It supports any name
+    and offers ``instruments``."""
 
-    def __init__(self, spec: ClipSpec | None = None) -> None:
+    def __init__(
+        self, spec: ClipSpec | None = None, instruments: Sequence[str] = INSTRUMENTS
+    ) -> None:
         self.spec = spec or ClipSpec()
+        self.instruments = tuple(instruments)
 
     def supports(self, instrument: str) -> bool:
         return True
@@ -96,6 +105,7 @@ class BaselineSeparator:
 
     def __init__(self, spec: ClipSpec | None = None) -> None:
         self.spec = spec or ClipSpec()
+        self.instruments = tuple(name for name in INSTRUMENTS if name in self.BANDS)
 
     def supports(self, instrument: str) -> bool:
         return instrument in self.BANDS
@@ -137,6 +147,7 @@ class OracleSeparator:
         self.stems = {name: to_mono(np.atleast_2d(audio)) for name, audio in stems.items()}
         residual = to_mono(np.atleast_2d(mixture)) - sum(self.stems.values())
         self.sources = {**self.stems, "__rest__": residual}
+        self.instruments = tuple(self.stems)
 
     def supports(self, instrument: str) -> bool:
         return instrument in self.stems
@@ -201,6 +212,10 @@ class ShiftedSeparator:
         self.separator = separator
         self.shifts = shifts
         self.spec = separator.spec
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        return self.separator.instruments
 
     def supports(self, instrument: str) -> bool:
         return self.separator.supports(instrument)

@@ -23,12 +23,15 @@ from conftest import si_sdr, synthetic_song
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from gradio_client.utils import Status
+from test_refine import BandSeparator
 
 import app
+from bachata_sep.beat_tracking import LocalTempoTracker
 from bachata_sep.pretrained import LoadedSeparator
+from bachata_sep.queries import query_heatmaps
 from bachata_sep.ratings import RatingStore
 from bachata_sep.separators import IdentitySeparator
-from bachata_sep.spec import INSTRUMENTS
+from bachata_sep.spec import INSTRUMENTS, ClipSpec
 
 APP_FILE = Path(app.__file__)
 STARTUP_SECONDS = 120
@@ -59,33 +62,108 @@ def _no_progress(*args, **kwargs) -> None:
     return None
 
 
-def test_separation_gives_pictures_players_and_a_zip(identity, song):
+def _outputs(outputs: list, names=INSTRUMENTS) -> dict:
+    """``separate_song``'s outputs by what they are."""
+    n = len(names)
+    rows = outputs[2 : 2 + 3 * n]
+    after = outputs[2 + 3 * n :]
+    return {
+        "waveform": outputs[0],
+        "mixture": outputs[1],
+        "rows": {name: rows[3 * index : 3 * index + 3] for index, name in enumerate(names)},
+        "zip": after[0],
+        "rest": after[1],
+        "notes": dict(zip(names, after[2 : 2 + n], strict=True)),
+        "mixer": after[2 + n : -1],
+        "record": after[-1],
+    }
+
+
+def test_separation_gives_pictures_players_the_rest_and_a_zip(identity, song):
     path, mixture = song
-    outputs = app.separate_song(str(path), ["bass", "guitar"], progress=_no_progress)
-    waveform, mixture_heatmap, *rows = outputs[: 2 + 3 * len(INSTRUMENTS)]
-    archive, result = outputs[2 + 3 * len(INSTRUMENTS) :]
-    assert waveform.ndim == 3 and mixture_heatmap.ndim == 3
-    for index, name in enumerate(INSTRUMENTS):
-        column, heatmap, player = rows[3 * index : 3 * index + 3]
+    shown = _outputs(app.separate_song(str(path), ["bass", "guitar"], progress=_no_progress))
+    assert shown["waveform"].ndim == 3 and shown["mixture"].ndim == 3
+    for name, (column, heatmap, player) in shown["rows"].items():
         assert column.visible == (name in ("bass", "guitar"))
         if name in ("bass", "guitar"):
             assert heatmap.ndim == 3
             stem, rate = sf.read(player, always_2d=True)
             assert rate == 22050 and stem.shape == mixture.T.shape
             assert si_sdr(mixture, stem.T) > 30
+            assert shown["notes"][name] == "Reference: the model's default."
         else:
-            assert heatmap is None and player is None
-    with zipfile.ZipFile(archive) as stems:
-        assert sorted(stems.namelist()) == ["my song/bass.wav", "my song/guitar.wav"]
-    assert result["song_name"] == "my song.wav" and result["instruments"] == ["bass", "guitar"]
-    assert result["separator_source"] == "identity (test)"
+            assert heatmap is None and player is None and shown["notes"][name] == ""
+    rest, _ = sf.read(shown["rest"], always_2d=True)  # the mixture minus two identity stems
+    assert si_sdr(-mixture, rest.T) > 30
+    with zipfile.ZipFile(shown["zip"]) as stems:
+        assert sorted(stems.namelist()) == [
+            "my song/bass.wav",
+            "my song/guitar.wav",
+            "my song/rest.wav",
+        ]
+    record = shown["record"]
+    assert record["song_name"] == "my song.wav" and record["instruments"] == ["bass", "guitar"]
+    assert record["separator_source"] == "identity (test)"
+    assert sorted(record["tracks"]) == ["bass", "guitar", "rest"]
 
 
 def test_reference_clip_is_used_and_checked(identity, song, tmp_path):
     silent = tmp_path / "silent guitar.wav"
     sf.write(silent, np.zeros(22050 * 2, dtype=np.float32), 22050)
     with pytest.raises(gr.Error, match="reference clip is silent"):
-        app.separate_song(str(song[0]), ["guitar"], guitar_reference=str(silent))
+        app.separate_song(str(song[0]), ["guitar"], {"guitar": str(silent)})
+    clip = tmp_path / "guitar *solo*.wav"
+    sf.write(clip, _tone(6.0), 22050)
+    shown = _outputs(app.separate_song(str(song[0]), ["guitar"], {"guitar": str(clip)}))
+    assert shown["notes"]["guitar"] == r"Reference: the uploaded clip *guitar \*solo\*.wav*."
+
+
+def test_a_span_of_the_song_is_a_reference(identity, song):
+    shown = _outputs(
+        app.separate_song(str(song[0]), ["bass", "guitar"], {"guitar": (1.0, 9.5)}),
+    )
+    assert shown["notes"]["guitar"] == "Reference: this song from 0:01.0 to 0:09.5."
+    assert shown["notes"]["bass"] == "Reference: the model's default."
+    with pytest.raises(gr.Error) as error:
+        app.separate_song(str(song[0]), ["guitar"], {"guitar": (9.0, 3.0)})
+    assert error.value.message.startswith("The reference span 9-3 s must lie within the song")
+
+
+@pytest.mark.filterwarnings("ignore::bachata_sep.beat_tracking.BeatTrackingWarning")
+def test_a_reference_set_aside_is_named_as_such(song, tmp_path, monkeypatch):
+    """The library falls back to the default reference when a stem strays (a bass clip
+    given as the guitar's): the page must not claim the clip was used."""
+    _, stems = synthetic_song(22050, 1, bars=8)
+    tracker, spec = LocalTempoTracker(), ClipSpec()
+    guitar = query_heatmaps(stems["guitar"][0], 22050, spec, tracker, 4 * 60 / 128)
+
+    class GuitarBand(BandSeparator):
+        instruments = ("guitar",)
+
+    monkeypatch.setattr(app, "LOADED", LoadedSeparator(GuitarBand({"guitar": guitar}), "band"))
+    bass_clip = tmp_path / "bass.wav"
+    sf.write(bass_clip, stems["bass"][0], 22050)
+    outputs = app.separate_song(str(song[0]), ["guitar"], {"guitar": str(bass_clip)})
+    assert _outputs(outputs, names=["guitar"])["notes"]["guitar"] == (
+        "Reference: the model's default. The uploaded clip *bass.wav* was set aside: its "
+        "stem strayed too far from the default's."
+    )
+    note = app.reference_note((65.0, 73.0), set_aside=True)
+    assert note.startswith("Reference: the model's default. This song from 1:05.0 to 1:13.0")
+
+
+@pytest.mark.parametrize(
+    ("clips", "spans", "message"),
+    [
+        (["a.wav", None], ["1-3", None], "bongo a reference clip or a span"),
+        ([None, None], ["", "0:02"], "bass span '0:02' is not START-END"),
+    ],
+)
+def test_a_reference_is_a_clip_or_a_span(clips, spans, message):
+    with pytest.raises(gr.Error, match=message):
+        app.reference_choices(["bongo", "bass"], clips, spans)
+    chosen = app.reference_choices(["bongo", "bass"], [None, "b.wav"], [" 0:00-0:04.5 ", ""])
+    assert chosen == {"bongo": (0.0, 4.5), "bass": "b.wav"}
 
 
 def _tone(seconds: float, amplitude: float = 0.3) -> np.ndarray:
@@ -116,6 +194,25 @@ def test_bad_upload_is_one_clear_sentence(identity, tmp_path, monkeypatch, conte
     assert str(tmp_path) not in error.value.message
 
 
+def test_remix_mixes_the_sessions_stems_and_replaces_its_last_mix(identity, song):
+    path, mixture = song
+    record = app.separate_song(str(path), ["bass", "guitar"], progress=_no_progress)[-1]
+    gains = {"bass": 1.0, "guitar": 0.5, "rest": 1.0, "bongo": None}  # bongo not separated
+    first, record = app.remix_song(record, gains, soloed=["bass"])
+    bass, _ = sf.read(record["tracks"]["bass"])
+    np.testing.assert_array_equal(sf.read(first)[0], bass)
+    second, record = app.remix_song(record, gains, muted=["rest"])
+    mix, rate = sf.read(second, always_2d=True)
+    assert rate == 22050 and mix.shape == mixture.T.shape
+    assert si_sdr(mixture, mix.T) > 30  # 1.5 × the song (identity stems), scaled if too loud
+    assert not Path(first).exists() and Path(second).name == "my song-remix.wav"
+    with pytest.raises(gr.Error) as error:
+        app.remix_song(record, {**gains, "bass": 3.0})
+    assert error.value.message == "The bass gain is 3: gains go from 0 to 2"
+    with pytest.raises(gr.Error, match="Separate a song first, then mix it"):
+        app.remix_song(None, gains)
+
+
 def test_no_upload_or_no_instrument_is_a_gradio_error(identity, song):
     with pytest.raises(gr.Error, match="Upload a song first"):
         app.separate_song(None, list(INSTRUMENTS))
@@ -135,23 +232,43 @@ def test_rating_needs_a_separation_and_a_verdict(tmp_path):
     }
     with pytest.raises(gr.Error, match="Choose good, fair or poor"):
         app.save_rating(store, result, None, {"bass": None})
+    with pytest.raises(gr.Error, match="Play a mix first"):
+        app.save_rating(store, result, "fair", {}, remix="good")
     app.save_rating(store, result, "fair", {"bass": "good", "bongo": "poor"})
+    app.save_rating(store, {**result, "remix": "m.wav"}, "poor", {"bass": "good"}, "good")
     songs, counts = app.rating_tables(store)
-    assert songs[0][:6] == ["a.wav", "", "", "good", "", "fair"]  # bongo was not separated
-    assert counts[0] == ["overall", 0, 1, 0]
+    assert songs[1][:7] == ["a.wav", "", "", "good", "", "fair", ""]  # bongo not separated
+    assert songs[0][:7] == ["a.wav", "", "", "good", "", "poor", "good"]
+    assert counts[0] == ["overall", 0, 1, 1, 2, "0 / 50 / 50"]
+    assert counts[3] == ["bass", 2, 0, 0, 2, "100 / 0 / 0"]
+    assert counts[-1] == ["remix", 1, 0, 0, 1, "100 / 0 / 0"]
+    assert counts[1] == ["bongo", 0, 0, 0, 0, ""]
 
 
 def test_page_offers_what_the_weights_support_and_names_them(monkeypatch, tmp_path):
-    class BassOnly(IdentitySeparator):
-        def supports(self, instrument: str) -> bool:
-            return instrument == "bass"
-
-    monkeypatch.setattr(app, "LOADED", LoadedSeparator(BassOnly(), "bass-only weights"))
+    bass_only = IdentitySeparator(instruments=("bass",))
+    monkeypatch.setattr(app, "LOADED", LoadedSeparator(bass_only, "bass-only weights"))
     monkeypatch.setenv("BACHATA_SEP_RATINGS_DB", str(tmp_path / "ratings.sqlite3"))
     blocks = app.build_demo().blocks.values()
-    (choices,) = [block.choices for block in blocks if isinstance(block, gr.CheckboxGroup)]
+    (choices,) = [block.choices for block in blocks if getattr(block, "label", "") == "Instruments"]
     assert [value for _, value in choices] == ["bass"]
     assert any("bass-only weights" in str(getattr(block, "value", "")) for block in blocks)
+    assert not any("guitar" in str(getattr(block, "elem_id", "")) for block in blocks)
+
+
+def test_a_model_of_a_new_instrument_gets_its_row_reference_slider_and_rating(
+    monkeypatch, tmp_path
+):
+    """Issue 30: a user's ``maracas`` model was left out: the four were hard-coded."""
+    five = IdentitySeparator(instruments=(*INSTRUMENTS, "maracas"))
+    monkeypatch.setattr(app, "LOADED", LoadedSeparator(five, "five instruments"))
+    monkeypatch.setenv("BACHATA_SEP_RATINGS_DB", str(tmp_path / "ratings.sqlite3"))
+    blocks = app.build_demo().blocks.values()
+    ids = {getattr(block, "elem_id", None) for block in blocks}
+    for part in ("player", "heatmap", "span", "reference", "gain", "rating"):
+        assert f"maracas-{part}" in ids
+    (table,) = [block for block in blocks if getattr(block, "label", "") == "Rated songs"]
+    assert "maracas" in table.headers
 
 
 def test_digits_tab_shows_overlay_query_and_prediction(tmp_path, monkeypatch):
@@ -259,7 +376,8 @@ def test_served_app_separates_an_example_and_keeps_its_rating_across_a_restart(t
         outputs = [job.result(timeout=SEPARATION_SECONDS) for job in jobs][-1]
         players = [outputs[3 + 2 * index] for index in range(len(INSTRUMENTS))]
         assert all(Path(player).stat().st_size > 0 for player in players)
-        assert Path(outputs[-1]).name == "test-song-stems.zip"  # the song's folder, not "mixture"
+        zip_index = 2 + 2 * len(INSTRUMENTS)
+        assert Path(outputs[zip_index]).name == "test-song-stems.zip"  # the folder's name
         message, _, _ = client.predict("good", "fair", "poor", "good", "fair", api_name="/rate")
         assert "test-song" in message  # the session's last separation, kept on the server
     with running_app(tmp_path, **environment) as url:
@@ -267,7 +385,7 @@ def test_served_app_separates_an_example_and_keeps_its_rating_across_a_restart(t
     assert [row[:6] for row in songs["data"]] == [
         ["test-song", "fair", "poor", "good", "fair", "good"]
     ]
-    assert counts["data"][0] == ["overall", 1, 0, 0]
+    assert counts["data"][0][:4] == ["overall", 1, 0, 0]
 
 
 def _silent_flac(path: Path, minutes: int) -> Path:
@@ -293,7 +411,7 @@ def test_a_long_upload_is_refused_from_its_header_before_decoding(
     try:
         with pytest.raises(gr.Error, match=f"The {long_one}.* is 30.0 minutes long"):
             app.separate_song(
-                str(song_path), ["guitar"], guitar_reference=reference, progress=_no_progress
+                str(song_path), ["guitar"], {"guitar": reference}, progress=_no_progress
             )
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -306,11 +424,11 @@ def test_a_song_named_dots_gets_safe_stem_and_zip_names(identity, song, tmp_path
     dots = tmp_path / "...wav"
     dots.write_bytes(song[0].read_bytes())
     outputs = app.separate_song(str(dots), ["bass"], progress=_no_progress)
-    archive, result = outputs[-2:]
-    with zipfile.ZipFile(archive) as stems:
-        assert stems.namelist() == ["song/bass.wav"]
-    bass_player = outputs[2 + 3 * INSTRUMENTS.index("bass") + 2]
-    assert Path(bass_player).name == "song-bass.wav" and result["song_name"] == "...wav"
+    shown = _outputs(outputs)
+    with zipfile.ZipFile(shown["zip"]) as stems:
+        assert stems.namelist() == ["song/bass.wav", "song/rest.wav"]
+    bass_player = shown["rows"]["bass"][2]
+    assert Path(bass_player).name == "song-bass.wav" and shown["record"]["song_name"] == "...wav"
 
 
 def test_a_rating_message_shows_the_name_literally(tmp_path):
@@ -364,6 +482,7 @@ def test_ratings_are_only_for_the_song_this_session_separated(served, song):
     assert [parameter["parameter_name"] for parameter in parameters] == [
         "overall",
         *INSTRUMENTS,
+        "remix",
     ]
     with pytest.raises(AppError, match="Separate a song first"):
         client.predict("good", None, None, None, None, api_name="/rate")
@@ -400,7 +519,7 @@ def test_ratings_are_served_while_separations_fill_the_queue(served, monkeypatch
             assert time.monotonic() < deadline, [job.status().code for job in jobs]
             time.sleep(0.1)
         _, counts = client.predict(api_name="/ratings")
-        assert counts["data"][0] == ["overall", 0, 0, 0]
+        assert counts["data"][0][:4] == ["overall", 0, 0, 0]
         with pytest.raises(AppError, match="Separate a song first"):
             client.predict("good", None, None, None, None, api_name="/rate")
     finally:
@@ -429,8 +548,13 @@ def test_a_cached_demo_song_can_be_rated(demo_example, served):
         session = Client(url, verbose=False)
         session.predict(0, api_name="/load_example")
         session.predict(0, api_name="/example_separated")  # as the page does after it
-        message, songs, _ = session.predict("good", None, None, None, None, api_name="/rate")
+        guitar = session.predict(0, 0, 0, 1, 0, api_name="/remix")  # the cached stems
+        assert sf.info(guitar).frames == sf.info(str(demo_example)).frames
+        message, songs, _ = session.predict(
+            "good", None, None, None, None, "fair", api_name="/rate"
+        )
         assert "**demo**" in message and songs["data"][0][0] == "demo"
+        assert songs["data"][0][6] == "fair"  # the mix's verdict
 
 
 def test_a_dollar_sign_in_a_name_is_not_mathtext(identity, song, tmp_path):
@@ -439,3 +563,33 @@ def test_a_dollar_sign_in_a_name_is_not_mathtext(identity, song, tmp_path):
     dollars.write_bytes(song[0].read_bytes())
     waveform = app.separate_song(str(dollars), ["bass"], progress=_no_progress)[0]
     assert waveform.ndim == 3
+
+
+def test_remix_gives_each_session_its_own_stems(served, song, tmp_path):
+    """Two listeners at once: each one's /remix mixes the song that session separated."""
+    _, url = served
+    other = tmp_path / "other.wav"
+    other_mixture = write_song(other, bars=6)
+    listeners = {song[0]: Client(url, verbose=False), other: Client(url, verbose=False)}
+    parameters = next(iter(listeners.values())).view_api(return_format="dict", print_info=False)[
+        "named_endpoints"
+    ]["/remix"]["parameters"]
+    assert [parameter["parameter_name"] for parameter in parameters] == [
+        *INSTRUMENTS,
+        "rest",
+        "solo",
+        "mute",
+    ]
+    with pytest.raises(AppError, match="Separate a song first, then mix it"):
+        Client(url, verbose=False).predict(1, 1, 1, 1, 1, api_name="/remix")
+    for path, client in listeners.items():
+        client.predict(handle_file(str(path)), ["bass", "guitar"], api_name="/separate_song")
+    for client, mixture in zip(listeners.values(), [song[1], other_mixture], strict=True):
+        bass = client.predict(0, 0, 1, 0, 0, api_name="/remix")
+        remixed, rate = sf.read(bass, always_2d=True)
+        assert rate == 22050 and remixed.shape == mixture.T.shape
+        assert si_sdr(mixture, remixed.T) > 30  # identity: the bass stem is the song
+        soloed = client.predict(1, 1, 1, 1, 2, ["guitar"], [], api_name="/remix")
+        np.testing.assert_array_equal(sf.read(soloed)[0], remixed)  # the guitar stem too
+    with pytest.raises(AppError, match="greater than maximum|gains go from 0 to 2"):
+        client.predict(0, 0, 3, 0, 0, api_name="/remix")

@@ -169,3 +169,35 @@ def test_texts_are_stored_printable_and_short(tmp_path):
     assert rating.song_id == "id" and rating.separator_source == "weights"
     assert rating.song_name.startswith("a[2Jxxx") and len(rating.song_name) == MAX_NAME_CHARS
     assert sum(path.stat().st_size for path in tmp_path.iterdir()) < 1_000_000
+
+
+def test_a_new_instrument_gets_its_column_and_old_ratings_stay(tmp_path):
+    path = tmp_path / "ratings.sqlite3"
+    RatingStore(path).add(_rating(bass="fair"))
+    store = RatingStore(path, instruments=("bass", "maracas"))
+    store.add(_rating("maracas.wav", maracas="good", bass="poor"))
+    newest, oldest = store.all()
+    assert newest.instruments == {"bass": "poor", "maracas": "good"}
+    assert oldest.instruments == {"bass": "fair", "maracas": None}
+    assert store.counts()["maracas"] == {"good": 1, "fair": 0, "poor": 0}
+    assert RatingStore(path).all()[1].instruments["bass"] == "fair"  # the four still read
+
+
+def test_a_remix_verdict_is_stored_and_counted(tmp_path):
+    store = RatingStore(tmp_path / "ratings.sqlite3")
+    store.add(Rating("x", "song.wav", None, {}, "identity", remix="good"))
+    (rating,) = store.all()
+    assert rating.remix == "good" and rating.overall is None
+    assert store.counts()["remix"] == {"good": 1, "fair": 0, "poor": 0}
+
+
+@pytest.mark.parametrize("name", ["overall", "remix", "Bass", "bass; DROP TABLE ratings", ""])
+def test_an_instrument_name_that_cannot_be_a_column_is_refused(tmp_path, name):
+    with pytest.raises(BadInputError, match="cannot be an instrument's name"):
+        RatingStore(tmp_path / "ratings.sqlite3", instruments=(name,))
+
+
+def test_a_rating_for_an_instrument_not_loaded_is_refused(tmp_path):
+    store = RatingStore(tmp_path / "ratings.sqlite3", instruments=("bass",))
+    with pytest.raises(BadInputError, match="no 'guitar' model"):
+        store.add(_rating(guitar="good"))
