@@ -80,9 +80,10 @@ def separate(
     ``references`` maps an instrument to a clip of it (path or array at ``sr``), or to a
     ``(start, end)`` span of this song in seconds (its bars there, e.g. a guitar intro),
     that replaces the separator's default query. Without ``separator`` the best available one
-    is used: trained weights from the Hub or ``checkpoints/``, else identity
-    (see :mod:`bachata_sep.pretrained`). ``grid`` takes beats already tracked for this
-    song (e.g. by :func:`track` for a display), so they are not tracked twice. ``shifts``
+    is used: trained weights from the Hub or the shipped checkpoints, else
+    :class:`~bachata_sep.errors.MissingWeightsError` (see :mod:`bachata_sep.pretrained`).
+    ``grid`` takes beats already tracked for this song (e.g. by :func:`track` for a
+    display), so they are not tracked twice. ``shifts``
     above 1 runs the separator that many times on every clip, shifted by a frame each way,
     and averages the masks (:class:`~bachata_sep.separators.ShiftedSeparator`; 3 gains
     the bongo 0.2 dB on the held-out songs, for three times the model time). ``refine``

@@ -18,6 +18,7 @@ from . import api
 from .audio import AudioWriter, output_subtype, read_audio
 from .errors import BadInputError
 from .names import safe_stem
+from .pretrained import default_separator
 from .queries import parse_span
 from .separators import check_shifts
 from .spec import INSTRUMENTS
@@ -89,11 +90,12 @@ def run_separate(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise BadInputError(f"-o {args.out} is a file; give a folder for the stems")
     destinations = _destinations(args.inputs, args.out)
-    separator = None
     if args.checkpoints is not None:
         from .model import ModelSeparator
 
         separator = ModelSeparator.from_folder(args.checkpoints)
+    else:  # once, before any song: no weights anywhere is one error, not one per song
+        separator = default_separator().separator
     failures = 0
     for source, destination in destinations.items():
         try:

@@ -7,3 +7,8 @@ so every message must read as one plain sentence that says what to fix.
 
 class BadInputError(ValueError):
     """The input cannot be processed (unreadable, empty, silent, too short, ...)."""
+
+
+class MissingWeightsError(BadInputError):
+    """No trained weights anywhere (Hub, shipped ``checkpoints``): the message says how to
+    get them. A :class:`BadInputError`, so the CLI and the app report it the same way."""

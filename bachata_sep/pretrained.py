@@ -1,5 +1,7 @@
 """Which separator to use by default: trained weights from the Hugging Face Hub when it is
-reachable, else the weights committed in ``checkpoints/``, else the identity separator.
+reachable, else the shipped weights (``bachata_sep/checkpoints`` in an installed wheel,
+the repository's ``checkpoints/`` in a source checkout or editable install). No weights
+anywhere is an error, never a silent identity separator.
 
 One function decides, so the CLI, the app and the Python API always agree, and each can
 say where its weights came from.
@@ -16,11 +18,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
+from .errors import MissingWeightsError
 from .separators import IdentitySeparator, Separator
 
 ModelT = TypeVar("ModelT")
 
-CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+_PACKAGE = Path(__file__).resolve().parent
+# A wheel carries the models inside the package (pyproject.toml maps the repository's
+# checkpoints/ there); a source checkout keeps them at the root, in the Hub's layout.
+CHECKPOINTS = (
+    _PACKAGE / "checkpoints"
+    if (_PACKAGE / "checkpoints").is_dir()
+    else _PACKAGE.parent / "checkpoints"
+)
 REPO_ID_VARIABLE = "BACHATA_SEP_REPO_ID"
 REFERENCE_CLIP = "reference.flac"
 
@@ -43,17 +53,38 @@ class LoadedSeparator:
     """Where the weights came from, in words, for the app and the logs."""
 
 
-def load_separator(repo_id: str | None = None, checkpoints: Path = CHECKPOINTS) -> LoadedSeparator:
+def load_separator(
+    repo_id: str | None = None,
+    checkpoints: Path | None = None,
+    identity_fallback: bool = False,
+) -> LoadedSeparator:
     """The best separator available: Hub (``repo_id`` or ``$BACHATA_SEP_REPO_ID``), then
-    ``checkpoints``, then identity. Never fails for lack of network."""
+    ``checkpoints`` (default :data:`CHECKPOINTS`). Never fails for lack of network while
+    ``checkpoints`` has models; with none anywhere it raises :class:`MissingWeightsError`,
+    or returns the identity separator when ``identity_fallback`` asks for it."""
     repo_id = repo_id or os.environ.get(REPO_ID_VARIABLE)
+    checkpoints = CHECKPOINTS if checkpoints is None else checkpoints
     if repo_id:
         folder = _download(repo_id)
         if folder is not None and model_folders(folder):
             return _from_folder(folder, f"Hugging Face Hub: {repo_id}")
     if model_folders(checkpoints):
         return _from_folder(checkpoints, f"local checkpoints: {checkpoints}")
-    return LoadedSeparator(IdentitySeparator(), "identity separator (no trained weights found)")
+    if identity_fallback:
+        return LoadedSeparator(IdentitySeparator(), "identity separator (no trained weights found)")
+    raise MissingWeightsError(_no_weights(repo_id, checkpoints))
+
+
+def _no_weights(repo_id: str | None, checkpoints: Path) -> str:
+    """The one sentence that says no weights were found, and how to get some."""
+    found = f"{checkpoints} holds no instrument models"
+    if repo_id:
+        found = f"the Hub repository {repo_id} is unreachable, not cached or empty and {found}"
+    return (
+        f"no trained weights found: {found}; set {REPO_ID_VARIABLE} to a Hub repository of "
+        "bachata-sep models, give your own with --checkpoints DIR (separator= in Python), "
+        "or reinstall bachata-sep from a wheel or checkout that ships its checkpoints"
+    )
 
 
 def load_weights(model_class: type[ModelT], folder: Path, device: str = "cpu") -> ModelT:

@@ -4,7 +4,7 @@ import torch
 
 from bachata_sep.audio import write_audio
 from bachata_sep.clips import Segment
-from bachata_sep.errors import BadInputError
+from bachata_sep.errors import BadInputError, MissingWeightsError
 from bachata_sep.model import InstrumentModel, ModelSeparator
 from bachata_sep.pretrained import REFERENCE_CLIP, load_separator, reference_clip
 from bachata_sep.separators import ClipBatch, IdentitySeparator
@@ -115,7 +115,9 @@ def test_model_separator_refuses_an_empty_folder(tmp_path):
 
 def test_load_separator_prefers_checkpoints_and_survives_no_network(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    empty = load_separator(checkpoints=tmp_path)
+    with pytest.raises(MissingWeightsError, match="no trained weights found"):
+        load_separator(checkpoints=tmp_path)
+    empty = load_separator(checkpoints=tmp_path, identity_fallback=True)
     assert isinstance(empty.separator, IdentitySeparator) and "identity" in empty.source
     _save(tmp_path, _model("bass"))
     with pytest.warns(UserWarning, match="Hub"):
