@@ -415,7 +415,9 @@ def test_beats_of_silence_are_refused_as_separate_refuses_them(tmp_path):
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_a_stopped_run_leaves_no_staging_folder(tmp_path, signal_name):
     """SIGTERM and SIGHUP killed the command with 2 MB of 7 MB stems in ``.partial-*``;
-    SIGINT already cleaned up. The signal is sent once the staging folder exists."""
+    SIGINT already cleaned up. The signal is sent once the staging folder exists; the
+    command starts with every signal at its default (a shell's background job, e.g. a test
+    run with ``&``, hands its children SIGINT ignored)."""
     mixture, _ = synthetic_song(22050, 2, bars=64)
     song = tmp_path / "long.wav"
     sf.write(song, mixture.T, 22050, subtype="PCM_16")
@@ -425,6 +427,7 @@ def test_a_stopped_run_leaves_no_staging_folder(tmp_path, signal_name):
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         while not list(out.glob(".partial-*")) and command.poll() is None:
