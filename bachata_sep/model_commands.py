@@ -86,16 +86,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--loss",
         choices=LOSSES,
         default=defaults.loss,
-        help="l1: masked-magnitude L1; sdr: waveform SDR (default: %(default)s); si-sdr: "
+        help="sdr: waveform SDR (default: %(default)s); si-sdr: "
         "level-blind, a first stage from scratch for masks that SDR would silence, then "
         "--init with sdr",
-    )
-    train.add_argument(
-        "--adversarial-weight",
-        type=float,
-        default=defaults.adversarial_weight,
-        help="weight of a patch discriminator's verdict in the loss (GAN refinement; "
-        "0 = off) (default: %(default)s)",
     )
     train.add_argument(
         "--eq-db",
@@ -147,9 +140,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="FOLDER",
         help="start from the trained weights in FOLDER (same architecture, any instrument; "
-        "or a --base-channels that is a multiple of FOLDER's: its model widened, same "
-        "output; or another --frequency-pool / --full-resolution-bins: its model moved onto "
-        "that frequency grid) with a fresh optimizer and schedule: fine tuning",
+        "or the same plus --frequency-mixing / --time-mixing, which start at zero) with a "
+        "fresh optimizer and schedule: fine tuning",
     )
     train.set_defaults(run=run_train)
 

@@ -8,17 +8,13 @@ Several instruments make one shared model, told which one to separate by the que
 
 Step ``s`` uses triplets ``s*B .. (s+1)*B - 1`` of one seeded stream, so a resumed run sees
 the batches an uninterrupted one would have; under ``torchrun`` each process takes its
-own slice of every batch. Two losses (``--loss``): ``sdr`` (default), the negative SDR of
-the waveform estimate, and ``l1``, the distance between the masked mixture magnitude and
-the target magnitude relative to the mixture's level. Same recipe, best validation
-SI-SDRi: guitar 2.77 dB with the waveform loss vs 1.55 with l1, bass 5.55 vs 5.51, and
-absent targets left 30 dB quieter. The waveform loss was SI-SDR at first, the metric
-itself; being blind to level, while absent targets reward silence, it let the masks sink
-to 0.3 % (stems 44-54 dB too quiet), so it is SDR now, which also asks for the level.
-``--init FOLDER`` starts from trained weights with a fresh optimizer and schedule (fine
-tuning), widened first when ``--base-channels`` is a multiple of theirs. Validation
-reports the SI-SDR improvement and the SDR of the waveform estimate (mask on the complex
-STFT, then iSTFT).
+own slice of every batch. The loss (``--loss``) is the negative SDR of the waveform
+estimate (``sdr``, default), or SI-SDR (``si-sdr``): blind to level while absent targets
+reward silence, it let the masks sink to 0.3 % (stems 44-54 dB too quiet), so it only
+starts a run from scratch that an SDR fine-tune then finishes (docs/design.md, *Stem
+level*). ``--init FOLDER`` starts from trained weights of the same architecture with a
+fresh optimizer and schedule (fine tuning). Validation reports the SI-SDR improvement and
+the SDR of the waveform estimate (mask on the complex STFT, then iSTFT).
 """
 
 from __future__ import annotations
@@ -37,7 +33,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
-from .adversarial import ADVERSARY_FILE, Adversary
 from .audio import write_audio
 from .cards import update_metrics
 from .data.loops import load_library
@@ -46,7 +41,6 @@ from .errors import BadInputError
 from .metrics import sdr, si_sdr
 from .model import InstrumentModel
 from .pretrained import instrument_names, load_weights, reference_clip
-from .regrid import regrid_into
 from .spec import ClipSpec
 from .training import (
     LOG_FILE,
@@ -60,7 +54,6 @@ from .training import (
 )
 from .transforms import istft, stft
 from .unet import level_widths
-from .widen import widen_into
 
 LOG_COLUMNS = (
     "step",
@@ -72,7 +65,7 @@ LOG_COLUMNS = (
     "elapsed_s",
 )
 REFERENCE_BARS = 4
-LOSSES = ("l1", "sdr", "si-sdr")
+LOSSES = ("sdr", "si-sdr")
 KEEPS = ("best", "last")
 """Which weights ``model.safetensors`` holds: the best-validated step's, or the last one's."""
 # An absent target's estimate should be silence; below this level (relative to the
@@ -106,7 +99,6 @@ class TrainConfig:
     time_mixing: bool = False
     loss: str = "sdr"
     keep: str = "best"
-    adversarial_weight: float = 0.0
     eq_db: float = 0.0
     shift_ms: float = 0.0
     song_query_rate: float = 0.0
@@ -144,12 +136,6 @@ class TrainConfig:
                 "time_mixing": self.time_mixing,
             },
         }
-
-
-def magnitude_loss(mask: torch.Tensor, mixture: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean |mask·|X| − |S|| per item, divided by the item's mean |X| (level-invariant)."""
-    level = mixture.mean(dim=(-2, -1)) + 1e-6
-    return ((mask * mixture - target).abs().mean(dim=(-2, -1)) / level).mean()
 
 
 def waveform_loss(
@@ -190,8 +176,6 @@ def batch_loss(
     name: str, mask: torch.Tensor, batch: dict[str, torch.Tensor], spec: ClipSpec
 ) -> torch.Tensor:
     """The training loss ``name`` (one of :data:`LOSSES`) of a batch already on the device."""
-    if name == "l1":
-        return magnitude_loss(mask, batch["mixture_magnitude"], batch["target_magnitude"])
     return waveform_loss(
         mask, batch["mixture"], batch["target"], batch["present"], spec, name == "si-sdr"
     )
@@ -250,10 +234,6 @@ def train(config: TrainConfig) -> dict[str, float]:
         raise BadInputError(f"--keep must be {' or '.join(KEEPS)}, not {config.keep!r}")
     if config.resume and config.init is not None:
         raise BadInputError("--init starts a new run from trained weights, --resume continues one")
-    if config.adversarial_weight < 0:
-        raise BadInputError(
-            f"adversarial weight must be 0 (off) or positive, not {config.adversarial_weight}"
-        )
     try:
         level_widths(config.base_channels, config.depth)
     except ValueError as error:
@@ -290,15 +270,10 @@ def train(config: TrainConfig) -> dict[str, float]:
 
     model = InstrumentModel(**config.model_config()).to(device)
     if config.init is not None:
-        _load_initial_weights(model, config.init, config.seed)
+        _load_initial_weights(model, config.init)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     config.out.mkdir(parents=True, exist_ok=True)
     start, best, elapsed = 0, {"val_si_sdri_db": -math.inf}, 0.0
-    adversary = (
-        Adversary(config.adversarial_weight, model.pool, device, distributed.world_size > 1)
-        if config.adversarial_weight > 0
-        else None
-    )
     if config.resume:
         start, best, elapsed = load_state(config.out, model, optimizer)
         if start >= config.steps:
@@ -306,9 +281,6 @@ def train(config: TrainConfig) -> dict[str, float]:
                 f"nothing to train: {config.out} has done {start} steps of --steps "
                 f"{config.steps}; give a larger --steps to go on"
             )
-        # A run without an adversary may be resumed with one: it then starts afresh.
-        if adversary is not None and (config.out / ADVERSARY_FILE).exists():
-            load_state(config.out, adversary.discriminator, adversary.optimizer, ADVERSARY_FILE)
     elif distributed.is_main and (config.out / LOG_FILE).exists():
         (config.out / LOG_FILE).unlink()
     kept = best  # the scores of the weights in model.safetensors, until this run saves some
@@ -332,14 +304,9 @@ def train(config: TrainConfig) -> dict[str, float]:
         # Heatmaps are (B, 1, F, T): one mixture channel, and one query clip per item.
         mask = trained(batch["mixture_heatmap"][:, 0], batch["query_heatmap"])
         loss = batch_loss(config.loss, mask, batch, spec)
-        if adversary is not None:
-            judged = adversary.heatmaps(mask, batch)
-            loss = loss + adversary.generator_loss(judged)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if adversary is not None:
-            adversary.step(judged)
         running = loss.item() if math.isnan(running) else 0.95 * running + 0.05 * loss.item()
         progress.set_postfix(loss=f"{running:.3f}", best=f"{best['val_si_sdri_db']:.2f} dB")
         last = step + 1 == config.steps
@@ -360,16 +327,6 @@ def train(config: TrainConfig) -> dict[str, float]:
                 kept = figures
                 _save_weights(config, model, library, spec, kept)
             save_state(config.out, model, optimizer, step + 1, best, row["elapsed_s"])
-            if adversary is not None:
-                save_state(
-                    config.out,
-                    adversary.discriminator,
-                    adversary.optimizer,
-                    step + 1,
-                    {},
-                    row["elapsed_s"],
-                    ADVERSARY_FILE,
-                )
     finish_distributed(distributed)
     return kept if distributed.is_main else {}
 
@@ -384,51 +341,29 @@ def _save_weights(
     update_metrics(config.out, training=_training_facts(config, model, library, kept))
 
 
-def _load_initial_weights(model: InstrumentModel, folder: Path, seed: int) -> None:
+def _load_initial_weights(model: InstrumentModel, folder: Path) -> None:
     """Start from a trained model's weights (``--init``; it may be another instrument's):
-    the same architecture and clip format are required, or the same but for a base width
-    that is a multiple of the trained one (the trained model widened, see ``widen``), or
-    for the frequency grid (the trained model moved onto it, see ``regrid``)."""
+    the same architecture and clip format are required, or the same but for added mixing
+    layers, which start at zero and so keep its masks (how the guitar gained them)."""
     if not (folder / "model.safetensors").is_file():
         raise BadInputError(f"cannot start from {folder}: it has no model.safetensors")
     trained = load_weights(InstrumentModel, folder)
     layout = ("spec", "frequency_pool", "full_resolution_bins")
-    weights = trained.state_dict()
-    same_layout = all(getattr(trained, name) == getattr(model, name) for name in layout)
-    if same_layout and _shapes(weights) == _shapes(model.state_dict()):
-        model.load_state_dict(weights)
-        return
-    if same_layout and _adds_only_mixing(_shapes(weights), _shapes(model.state_dict())):
-        model.load_state_dict(weights, strict=False)  # the new mixing layers start at zero
-        return
-    factor = _widening_factor(trained, model)
-    if same_layout and factor is not None:
-        try:
-            widen_into(trained, model, factor, generator=torch.Generator().manual_seed(seed))
+    weights = _shapes(trained.state_dict())
+    wanted = _shapes(model.state_dict())
+    if all(getattr(trained, name) == getattr(model, name) for name in layout):
+        if weights == wanted:
+            model.load_state_dict(trained.state_dict())
             return
-        except ValueError:
-            pass  # another architecture: said below
-    if not same_layout:
-        try:
-            regrid_into(trained, model)
+        if _adds_only_mixing(weights, wanted):
+            model.load_state_dict(trained.state_dict(), strict=False)
             return
-        except ValueError:
-            pass  # another architecture: said below
     saved = json.loads((folder / "config.json").read_text())
     names = ("frequency_pool", "full_resolution_bins", "unet")  # older configs lack some
     settings = {key: saved[key] for key in names if key in saved}
     raise BadInputError(
         f"cannot start from {folder}: it is another architecture, train with its {settings}"
     )
-
-
-def _widening_factor(narrow: InstrumentModel, wide: InstrumentModel) -> int | None:
-    """How many times wider ``wide``'s base is than ``narrow``'s (None: not a whole number
-    above 1); ``widen_into`` checks that the rest of the architecture is the same."""
-    narrow_base, wide_base = narrow.unet.head.in_channels, wide.unet.head.in_channels
-    if wide_base <= narrow_base or wide_base % narrow_base:
-        return None
-    return wide_base // narrow_base
 
 
 def _adds_only_mixing(trained: dict[str, tuple], new: dict[str, tuple]) -> bool:
