@@ -24,8 +24,9 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,7 +54,7 @@ from .training import (
     save_state,
 )
 from .transforms import istft, stft
-from .unet import level_widths
+from .unet import CONDITIONINGS, level_widths
 
 LOG_COLUMNS = (
     "step",
@@ -73,47 +74,112 @@ KEEPS = ("best", "last")
 ABSENT_FLOOR = 1e-3
 
 
+def _option(default: Any = MISSING, help: str = "", **argparse_settings: Any) -> Any:
+    """A field that is also a ``bachata-sep train`` option: ``help`` and any other argparse
+    settings (``metavar``, ``choices``, ``flags``) live here, next to the default, so the
+    command line is built from this class and the two cannot drift apart."""
+    return field(default=default, metadata={"help": help, **argparse_settings})
+
+
 @dataclass
 class TrainConfig:
-    instrument: str  # one name, or several separated by commas for a shared model
-    library: Path
-    out: Path
-    validation_library: Path | None = None
-    steps: int = 2000
-    batch_size: int = 16
-    learning_rate: float = 2e-3
-    seed: int = 0
-    device: str = "auto"
-    resume: bool = False
-    init: Path | None = None
-    validation_every: int = 200
-    validation_size: int = 96
-    absent_rate: float = 0.1
-    base_channels: int = 16
-    depth: int = 4
-    frequency_pool: int = 4
-    full_resolution_bins: int = 64
-    residual: bool = False
-    conditioning: str = "film"
-    frequency_mixing: bool = False
-    time_mixing: bool = False
-    loss: str = "sdr"
-    keep: str = "best"
-    eq_db: float = 0.0
-    shift_ms: float = 0.0
-    song_query_rate: float = 0.0
-    codec_rate: float = 0.0
-    mixed_query_rate: float = 0.0
-    workers: int = 1
+    """Everything a training run depends on; each field is a ``bachata-sep train`` option
+    (``--field-name``; a ``bool`` is a switch, a field without a default is required)."""
+
+    instrument: str = _option(
+        help="a name, or several separated by commas (e.g. bongo,guira,bass,guitar) for one "
+        "shared model that separates whichever instrument its query clip shows"
+    )
+    library: Path = _option(help="the loop library to train on", metavar="LIB")
+    out: Path = _option(help="the model folder to write", metavar="DIR", flags=("-o", "--out"))
+    validation_library: Path | None = _option(
+        None, "default: the 'valid' split of --library", metavar="LIB"
+    )
+    steps: int = _option(2000, "optimizer steps")
+    batch_size: int = _option(16, "triplets a step (split across torchrun processes)")
+    learning_rate: float = _option(2e-3, "peak of the cosine schedule")
+    seed: int = _option(0, "seeds the weights and the triplet stream")
+    device: str = _option("auto", "auto (CUDA when present), cpu, cuda")
+    resume: bool = _option(False, "continue from DIR's last state")
+    init: Path | None = _option(
+        None,
+        "start from the trained weights in FOLDER (same architecture, any instrument; or "
+        "the same plus --frequency-mixing / --time-mixing, which start at zero) with a "
+        "fresh optimizer and schedule: fine tuning",
+        metavar="FOLDER",
+    )
+    validation_every: int = _option(200, "steps between validations (and saves)")
+    validation_size: int = _option(96, "validation triplets")
+    absent_rate: float = _option(0.1, "share of items whose target is left out")
+    base_channels: int = _option(16, "the U-Net's first level width")
+    depth: int = _option(4, "the U-Net's levels")
+    frequency_pool: int = _option(4, "average-pool factor along frequency above the low bins")
+    full_resolution_bins: int = _option(64, "the lowest bins, left unpooled")
+    residual: bool = _option(False, "residual U-Net blocks")
+    conditioning: str = _option(
+        "film",
+        "how the query steers the U-Net: film (every level) or concat (input and bottleneck "
+        "channels)",
+        choices=CONDITIONINGS,
+    )
+    frequency_mixing: bool = _option(
+        False,
+        "a fully connected layer across frequency after every U-Net block (TDF), so the net "
+        "sees an instrument's partials over the whole spectrum at once; with --init from a "
+        "model without it, it starts at zero and keeps that model's masks",
+    )
+    time_mixing: bool = _option(
+        False,
+        "with --frequency-mixing, a fully connected layer across time too, so the net sees "
+        "a part's pattern over the whole clip at once; it starts at zero as well",
+    )
+    loss: str = _option(
+        "sdr",
+        "sdr: waveform SDR; si-sdr: level-blind, a first stage from scratch for masks that "
+        "SDR would silence, then --init with sdr",
+        choices=LOSSES,
+    )
+    keep: str = _option(
+        "best",
+        "the weights written to DIR/model.safetensors: the best-validated step's, or the "
+        "last step's (the end of the schedule, for a stage to fine-tune further from)",
+        choices=KEEPS,
+    )
+    eq_db: float = _option(
+        0.0,
+        "timbre augmentation: a random EQ of up to +-DB at 8 bands on every training loop "
+        "(0 = off)",
+    )
+    shift_ms: float = _option(
+        0.0,
+        "cut augmentation: roll every training mixture and its target by up to +-MS ms, so "
+        "that bars cut off the downbeat by the beat tracker still separate (0 = off)",
+    )
+    song_query_rate: float = _option(
+        0.0,
+        "share of training items whose query is another loop of the target's own song (its "
+        "timbre) rather than of another song",
+    )
+    codec_rate: float = _option(
+        0.0,
+        "share of training mixtures sent through an MP3 codec (VBR quality 2-7, about "
+        "100-190 kbps), as songs reach users; targets stay clean",
+    )
+    mixed_query_rate: float = _option(
+        0.0,
+        "share of training queries with the other instruments of their bar mixed in 3-20 dB "
+        "under them, as a span of a user's song has",
+    )
+    workers: int = _option(1, "data loader processes building batches while the model trains")
 
     def command(self) -> str:
         """The ``bachata-sep train`` command line that reproduces this configuration."""
         words = ["bachata-sep train"]
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if field.name in ("resume", "device") or value is None or value is False:
+        for entry in fields(self):
+            value = getattr(self, entry.name)
+            if entry.name in ("resume", "device") or value is None or value is False:
                 continue
-            flag = "-o" if field.name == "out" else f"--{field.name.replace('_', '-')}"
+            flag = entry.metadata.get("flags", (f"--{entry.name.replace('_', '-')}",))[0]
             words.append(flag if value is True else f"{flag} {value}")
         return " ".join(words)
 
