@@ -39,9 +39,9 @@ from .cards import update_metrics
 from .data.loops import load_library
 from .data.triplets import TripletDataset
 from .errors import BadInputError
+from .folders import instrument_names, load_weights, reference_clip
 from .metrics import sdr, si_sdr
 from .model import InstrumentModel
-from .pretrained import instrument_names, load_weights, reference_clip
 from .spec import ClipSpec
 from .training import (
     LOG_FILE,

@@ -19,8 +19,8 @@ import torch
 
 from bachata_sep.data.loops import load_library
 from bachata_sep.data.triplets import TripletDataset
+from bachata_sep.folders import load_weights
 from bachata_sep.model import InstrumentModel
-from bachata_sep.pretrained import load_weights
 from bachata_sep.spec import ClipSpec
 from bachata_sep.train import all_items, validate
 

@@ -10,8 +10,8 @@ from safetensors.torch import load_file, save_file
 
 from bachata_sep.cards import METRICS_FILE
 from bachata_sep.errors import BadInputError
+from bachata_sep.folders import REFERENCE_CLIP, reference_clip
 from bachata_sep.model import InstrumentModel, ModelSeparator
-from bachata_sep.pretrained import REFERENCE_CLIP, reference_clip
 from bachata_sep.spec import ClipSpec
 from bachata_sep.train import TrainConfig, train, waveform_loss
 from bachata_sep.training import LOG_FILE, STATE_FILE
