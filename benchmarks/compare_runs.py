@@ -22,7 +22,7 @@ from bachata_sep.data.triplets import TripletDataset
 from bachata_sep.folders import load_weights
 from bachata_sep.model import InstrumentModel
 from bachata_sep.spec import ClipSpec
-from bachata_sep.train import all_items, validate
+from bachata_sep.train.train import all_items, validate
 
 # Not training's validation seed (seed + 1 of a run), so these triplets are new to every run.
 SEED = 12345

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from bachata_sep.api import separate
-from bachata_sep.cards import METRICS_FILE
 from bachata_sep.data.song import render_song
-from bachata_sep.evaluate import FIRST_TEST_SEED, QUICK_CHECK_SECONDS, quick_check
 from bachata_sep.folders import REFERENCE_CLIP, model_folders
 from bachata_sep.model import ModelSeparator
 from bachata_sep.pretrained import CHECKPOINTS, load_separator
+from bachata_sep.train.cards import METRICS_FILE
+from bachata_sep.train.evaluate import FIRST_TEST_SEED, QUICK_CHECK_SECONDS, quick_check
 
 FOLDERS = sorted(p.parent for p in CHECKPOINTS.glob(f"*/{REFERENCE_CLIP}"))
 SHARED = CHECKPOINTS / "shared"  # one model for all four, steered by the query

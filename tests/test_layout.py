@@ -61,3 +61,17 @@ def test_imports_flow_one_way():
     graph = import_graph()
     assert graph["bachata_sep.pretrained"] >= {"bachata_sep.model"}
     assert cycles(graph) == []
+
+
+def test_training_evaluation_and_publishing_stay_in_their_subpackage():
+    """Only the ``train``, ``evaluate`` and ``push`` commands reach ``bachata_sep.train``
+    (through the CLI's table of command modules), so separating never loads it."""
+    graph = import_graph()
+    outside = {
+        module: sorted(imported)
+        for module, imported in graph.items()
+        if not module.startswith("bachata_sep.train")
+        and any(name.startswith("bachata_sep.train.") for name in imported)
+    }
+    assert outside == {}
+    assert "bachata_sep.train.train" in graph

@@ -8,12 +8,12 @@ import torch
 from conftest import si_sdr
 from safetensors.torch import load_file, save_file
 
-from bachata_sep.cards import METRICS_FILE
 from bachata_sep.errors import BadInputError
 from bachata_sep.folders import REFERENCE_CLIP, reference_clip
 from bachata_sep.model import InstrumentModel, ModelSeparator
 from bachata_sep.spec import ClipSpec
-from bachata_sep.train import TrainConfig, train, waveform_loss
+from bachata_sep.train.cards import METRICS_FILE
+from bachata_sep.train.train import TrainConfig, train, waveform_loss
 from bachata_sep.training import LOG_FILE, STATE_FILE
 from bachata_sep.transforms import stft
 

@@ -9,11 +9,11 @@ import json
 import typing
 from pathlib import Path
 
+from ..errors import BadInputError
+from ..model import ModelSeparator
+from ..pretrained import CHECKPOINTS
+from ..separators import check_shifts, with_shifts
 from .cards import SETTINGS, SOURCES_EVALUATION, update_metrics
-from .errors import BadInputError
-from .model import ModelSeparator
-from .pretrained import CHECKPOINTS
-from .separators import check_shifts, with_shifts
 from .train import TrainConfig, train
 
 # The committed models' tests may score this much below the quick check in their card.
@@ -126,8 +126,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     # Imported here: evaluation's songs and plotting would slow `train` and `push` too.
+    from ..plots import save_png
     from .evaluate import evaluate, results_figure
-    from .plots import save_png
 
     check_shifts(args.shifts)
     if args.write_cards and args.shifts != 1:

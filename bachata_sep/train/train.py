@@ -34,16 +34,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
-from .audio import write_audio
-from .cards import update_metrics
-from .data.loops import load_library
-from .data.triplets import TripletDataset
-from .errors import BadInputError
-from .folders import instrument_names, load_weights, reference_clip
-from .metrics import sdr, si_sdr
-from .model import InstrumentModel
-from .spec import ClipSpec
-from .training import (
+from ..audio import write_audio
+from ..data.loops import load_library
+from ..data.triplets import TripletDataset
+from ..errors import BadInputError
+from ..folders import instrument_names, load_weights, reference_clip
+from ..model import InstrumentModel
+from ..spec import ClipSpec
+from ..training import (
     LOG_FILE,
     append_log,
     cosine_learning_rate,
@@ -53,8 +51,10 @@ from .training import (
     pick_device,
     save_state,
 )
-from .transforms import istft, stft
-from .unet import CONDITIONINGS, level_widths
+from ..transforms import istft, stft
+from ..unet import CONDITIONINGS, level_widths
+from .cards import update_metrics
+from .metrics import sdr, si_sdr
 
 LOG_COLUMNS = (
     "step",

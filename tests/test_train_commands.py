@@ -3,7 +3,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from bachata_sep.cli import build_parser
-from bachata_sep.train import TrainConfig
+from bachata_sep.train.train import TrainConfig
 
 
 def _parsed(words: list[str]) -> TrainConfig:
