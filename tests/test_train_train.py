@@ -326,6 +326,7 @@ def test_augmentations_change_the_training_stream(small_loop_library, tmp_path):
         assert runs[name]["loss"] != pytest.approx(runs["plain"]["loss"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_on_gloo(small_loop_library, tmp_path):
     command = [
         sys.executable,
