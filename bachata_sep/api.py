@@ -18,14 +18,14 @@ import torch
 from tqdm.auto import tqdm
 
 from .audio import AudioSource, as_audio, is_silent, to_mono
-from .beat_tracking import BEATS_PER_BAR, BeatGrid, BeatTracker, LocalTempoTracker
+from .beat_tracking import BeatGrid, BeatTracker, LocalTempoTracker
 from .clips import Segment, bar_segments, batched, crossfade_weights, excerpt
 from .errors import BadInputError
 from .pretrained import default_separator
 from .queries import Span, is_span, query_heatmaps, span_heatmaps
 from .refine import checked_queries, refined_queries
 from .separators import ClipBatch, Separator, with_shifts
-from .spec import INSTRUMENTS
+from .spec import BEATS_PER_BAR, INSTRUMENTS
 from .stretch import stretch_ratio
 from .transforms import (
     full_resolution_stft_size,

@@ -18,13 +18,13 @@ from typing import Protocol
 import numpy as np
 
 from . import analysis
+from .spec import BEATS_PER_BAR
 
 ANALYSIS_RATE = 22050
 HOP_LENGTH = 256
 FRAME_RATE = ANALYSIS_RATE / HOP_LENGTH
 N_FFT = 2048
 N_MELS = 64
-BEATS_PER_BAR = 4
 HALF_BEATS_PER_BAR = 2 * BEATS_PER_BAR
 FALLBACK_BPM = 130.0
 # Peak of the onset envelope's normalised autocorrelation over 60-200 BPM below which

@@ -24,9 +24,9 @@ from .signals import Terminated, terminations_raise
 COMMAND_MODULES = {
     "separate": "bachata_sep.commands",
     "beats": "bachata_sep.commands",
-    "train": "bachata_sep.model_commands",
-    "evaluate": "bachata_sep.model_commands",
-    "push": "bachata_sep.model_commands",
+    "train": "bachata_sep.train.commands",
+    "evaluate": "bachata_sep.train.commands",
+    "push": "bachata_sep.train.commands",
     "render-song": "bachata_sep.data.cli",
     "render-loops": "bachata_sep.data.cli",
     "digits": "bachata_sep.digits",

@@ -23,12 +23,7 @@ from torch import Tensor, nn
 
 from .audio import read_audio, to_mono
 from .errors import BadInputError
-from .pretrained import (
-    instrument_names,
-    load_weights,
-    model_folders,
-    reference_clip,
-)
+from .folders import instrument_names, load_weights, model_folders, reference_clip
 from .queries import universal_clip_heatmaps
 from .separators import ClipBatch
 from .spec import ClipSpec

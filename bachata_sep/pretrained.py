@@ -9,19 +9,18 @@ say where its weights came from.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
 
 from .errors import MissingWeightsError
-from .separators import IdentitySeparator, Separator
 
-ModelT = TypeVar("ModelT")
+# Re-exported: bachata_sep.digits.evaluate imports load_weights from here.
+from .folders import load_weights as load_weights
+from .folders import model_folders
+from .separators import IdentitySeparator, Separator
 
 _PACKAGE = Path(__file__).resolve().parent
 # A wheel carries the models inside the package (pyproject.toml maps the repository's
@@ -32,18 +31,6 @@ CHECKPOINTS = (
     else _PACKAGE.parent / "checkpoints"
 )
 REPO_ID_VARIABLE = "BACHATA_SEP_REPO_ID"
-REFERENCE_CLIP = "reference.flac"
-
-
-def instrument_names(instrument: str) -> tuple[str, ...]:
-    """The instruments of a model: one name, or a comma-separated list for a shared model."""
-    return tuple(name.strip() for name in instrument.split(",") if name.strip())
-
-
-def reference_clip(instrument: str, shared: bool) -> str:
-    """File name of an instrument's default query in its model folder: ``reference.flac``
-    for a model of one instrument, ``reference-<instrument>.flac`` in a shared one."""
-    return f"reference-{instrument}.flac" if shared else REFERENCE_CLIP
 
 
 @dataclass(frozen=True)
@@ -87,15 +74,6 @@ def _no_weights(repo_id: str | None, checkpoints: Path) -> str:
     )
 
 
-def load_weights(model_class: type[ModelT], folder: Path, device: str = "cpu") -> ModelT:
-    """``from_pretrained`` of a local folder, strictly (a missing key is an error) and
-    quietly: huggingface_hub prints "Loading weights from local directory" to stdout,
-    which would corrupt the JSON our commands write there."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        model = model_class.from_pretrained(folder, strict=True, map_location=device)
-    return model.to(device).eval()
-
-
 @lru_cache(maxsize=1)
 def default_separator() -> LoadedSeparator:
     """The separator ``separate`` uses when none is given, loaded once per process."""
@@ -115,22 +93,9 @@ def _download(repo_id: str) -> Path | None:
         return None
 
 
-def reference_clips(model_folder: Path) -> list[Path]:
-    """The default reference clips in a model folder (one, or one per instrument)."""
-    return sorted(model_folder.glob("reference*.flac"))
-
-
-def model_folders(folder: Path) -> list[Path]:
-    """The instrument model folders in ``folder``: weights and default reference clips
-    (the digits model has none, so it is never mistaken for one)."""
-    return [
-        weights.parent
-        for weights in sorted(folder.glob("*/model.safetensors"))
-        if reference_clips(weights.parent)
-    ]
-
-
 def _from_folder(folder: Path, source: str) -> LoadedSeparator:
+    # Imported on loading, not with the package: ``beats`` needs no model (huggingface_hub's
+    # mixin and the U-Net, about 0.3 s).
     from .model import ModelSeparator
 
     return LoadedSeparator(ModelSeparator.from_folder(folder), source)

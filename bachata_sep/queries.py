@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from .audio import AudioSource, as_audio, is_silent, to_mono
-from .beat_tracking import BEATS_PER_BAR, BeatTracker, BeatTrackingWarning
+from .beat_tracking import BeatTracker, BeatTrackingWarning
 from .clips import Segment, bar_segments, excerpt
 from .errors import BadInputError
-from .spec import ClipSpec
+from .spec import BEATS_PER_BAR, ClipSpec
 from .transforms import heatmap, model_magnitude, universal_clip
 
 MAX_QUERY_CLIPS = 8

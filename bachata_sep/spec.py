@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 INSTRUMENTS: tuple[str, ...] = ("bongo", "guira", "bass", "guitar")
+BEATS_PER_BAR = 4
+"""Bachata is in 4/4: the songs rendered, the beat tracker and the clips all count bars so."""
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,7 @@ class ClipSpec:
 
     sample_rate: int = 22050
     bpm: float = 130.0
-    beats: int = 4
+    beats: int = BEATS_PER_BAR
     n_fft: int = 1024
     hop_length: int = 320
 

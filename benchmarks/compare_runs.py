@@ -19,10 +19,10 @@ import torch
 
 from bachata_sep.data.loops import load_library
 from bachata_sep.data.triplets import TripletDataset
+from bachata_sep.folders import load_weights
 from bachata_sep.model import InstrumentModel
-from bachata_sep.pretrained import load_weights
 from bachata_sep.spec import ClipSpec
-from bachata_sep.train import all_items, validate
+from bachata_sep.train.train import all_items, validate
 
 # Not training's validation seed (seed + 1 of a run), so these triplets are new to every run.
 SEED = 12345

@@ -21,8 +21,8 @@ import numpy as np
 from bachata_sep.api import separate, track
 from bachata_sep.beat_tracking import BeatGrid
 from bachata_sep.data.song import render_song
-from bachata_sep.evaluate import held_out_songs, score_song_bars
 from bachata_sep.model import ModelSeparator
+from bachata_sep.train.evaluate import held_out_songs, score_song_bars
 
 OFFSETS_MS = (-20.0, -10.0, -5.0, 0.0, 5.0, 10.0, 20.0)
 LABELS = (*(f"{offset:+.0f} ms" for offset in OFFSETS_MS), "tracked")

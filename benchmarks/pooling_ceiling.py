@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from bachata_sep.data.song import render_song
-from bachata_sep.evaluate import held_out_songs, score_clips
 from bachata_sep.model import InstrumentModel
 from bachata_sep.separators import ClipBatch, OracleSeparator
 from bachata_sep.spec import INSTRUMENTS
+from bachata_sep.train.evaluate import held_out_songs, score_clips
 
 LAYOUTS = {
     "pool 2": (2, 0),

@@ -29,11 +29,11 @@ import torch
 from bachata_sep.audio import to_mono
 from bachata_sep.clips import excerpt
 from bachata_sep.data.song import Song, render_song
-from bachata_sep.evaluate import held_out_songs, score_clips, true_bars
 from bachata_sep.model import ModelSeparator
 from bachata_sep.queries import loudest_clip_heatmaps
 from bachata_sep.separators import ClipBatch
 from bachata_sep.spec import ClipSpec
+from bachata_sep.train.evaluate import held_out_songs, score_clips, true_bars
 
 
 class ReplacedQuery:

@@ -24,10 +24,10 @@ import numpy as np
 
 from bachata_sep import api, refine
 from bachata_sep.data.timbres import is_held_out
-from bachata_sep.evaluate import true_bars
-from bachata_sep.metrics import si_sdr
 from bachata_sep.model import ModelSeparator
-from bachata_sep.source_evaluation import (
+from bachata_sep.train.evaluate import true_bars
+from bachata_sep.train.metrics import si_sdr
+from bachata_sep.train.source_evaluation import (
     REFERENCE_METHODS,
     families,
     render_family_song,

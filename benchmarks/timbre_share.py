@@ -23,10 +23,10 @@ import torch
 
 from bachata_sep.data.song import render_song
 from bachata_sep.data.timbres import ALL_TIMBRES, split_of
-from bachata_sep.evaluate import score_clips
 from bachata_sep.pretrained import load_separator
 from bachata_sep.separators import OracleSeparator
 from bachata_sep.spec import INSTRUMENTS
+from bachata_sep.train.evaluate import score_clips
 
 FIRST_SEED = 5000  # training seeds that no loop library of docs/training.md renders
 

@@ -354,6 +354,7 @@ def running_app(folder: Path, **environment: str) -> Iterator[str]:
             server.wait()
 
 
+@pytest.mark.slow
 def test_served_app_separates_an_example_and_keeps_its_rating_across_a_restart(tmp_path):
     example = tmp_path / "examples" / "test-song" / "mixture.flac"
     write_song(example)
@@ -471,6 +472,7 @@ def served(identity, tmp_path, monkeypatch) -> Iterator[tuple[gr.Blocks, str]]:
         app._example_names.cache_clear()
 
 
+@pytest.mark.slow
 def test_ratings_are_only_for_the_song_this_session_separated(served, song):
     """/rate took any 'result' JSON from the client: a 10 MB song name was stored, and
     songs never separated could be rated. Now the song is the session's own state."""
@@ -494,6 +496,7 @@ def test_ratings_are_only_for_the_song_this_session_separated(served, song):
         Client(url, verbose=False).predict("good", None, None, None, None, api_name="/rate")
 
 
+@pytest.mark.slow
 def test_ratings_are_served_while_separations_fill_the_queue(served, monkeypatch, tmp_path):
     """With 21 songs waiting, /ratings and /rate were refused: 'Queue is full'. Each
     separation is held at its first step until the checks are done."""
@@ -537,6 +540,7 @@ def demo_example(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_cached_demo_song_can_be_rated(demo_example, served):
     """Gradio's example cache stores ``None`` for a ``gr.State``: a replayed demo song
     must still be the session's song to rate, and only an existing demo song can be."""
@@ -565,6 +569,7 @@ def test_a_dollar_sign_in_a_name_is_not_mathtext(identity, song, tmp_path):
     assert waveform.ndim == 3
 
 
+@pytest.mark.slow
 def test_remix_gives_each_session_its_own_stems(served, song, tmp_path):
     """Two listeners at once: each one's /remix mixes the song that session separated."""
     _, url = served

@@ -31,10 +31,13 @@ SCREENSHOT = Path(__file__).resolve().parents[1] / "test-artifacts" / "app.png"
 PAGE_MS = 60_000
 SEPARATION_MS = 180_000
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's chromium (installed by setup.sh)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium (installed by setup.sh)",
+    ),
+]
 
 
 def _download(page, player: str, folder: Path) -> Path:

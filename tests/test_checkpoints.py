@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from bachata_sep.api import separate
-from bachata_sep.cards import METRICS_FILE
 from bachata_sep.data.song import render_song
-from bachata_sep.evaluate import FIRST_TEST_SEED, QUICK_CHECK_SECONDS, quick_check
+from bachata_sep.folders import REFERENCE_CLIP, model_folders
 from bachata_sep.model import ModelSeparator
-from bachata_sep.pretrained import CHECKPOINTS, REFERENCE_CLIP, load_separator, model_folders
+from bachata_sep.pretrained import CHECKPOINTS, load_separator
+from bachata_sep.train.cards import METRICS_FILE
+from bachata_sep.train.evaluate import FIRST_TEST_SEED, QUICK_CHECK_SECONDS, quick_check
 
 FOLDERS = sorted(p.parent for p in CHECKPOINTS.glob(f"*/{REFERENCE_CLIP}"))
 SHARED = CHECKPOINTS / "shared"  # one model for all four, steered by the query
@@ -37,6 +38,7 @@ def test_default_separator_loads_them_offline(monkeypatch):
     assert set(loaded.separator.instruments) == {folder.name for folder in FOLDERS}
 
 
+@pytest.mark.slow
 def test_each_model_reaches_the_floor_in_its_card():
     separator = ModelSeparator.from_folder(CHECKPOINTS)
     measured = quick_check(separator, separator.instruments)
@@ -45,6 +47,7 @@ def test_each_model_reaches_the_floor_in_its_card():
         assert measured[folder.name] >= floor, (folder.name, measured[folder.name], floor)
 
 
+@pytest.mark.slow
 def test_each_model_gives_its_stem_at_the_instruments_level():
     """Stems of a held-out song within 6 dB of the true stems' energy. A mask is a little
     quieter than the truth by what it misses (here 0.2-2.9 dB); a mask trained with a
@@ -58,6 +61,7 @@ def test_each_model_gives_its_stem_at_the_instruments_level():
 
 
 @pytest.mark.skipif(not model_folders(SHARED), reason="no shared model committed")
+@pytest.mark.slow
 def test_the_shared_model_follows_its_query():
     """Each instrument reaches its floor with its own default query and loses most of it
     with the next instrument's query: the query, not the weights, picks the instrument."""

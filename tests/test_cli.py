@@ -17,13 +17,14 @@ from conftest import percussion_track, synthetic_song
 
 from bachata_sep import api
 from bachata_sep.audio import write_audio
-from bachata_sep.cards import METRICS_FILE, SETTINGS, update_metrics
 from bachata_sep.cli import COMMAND_MODULES, build_parser, main
-from bachata_sep.evaluate import METHODS
+from bachata_sep.folders import reference_clip
 from bachata_sep.model import InstrumentModel, ModelSeparator
-from bachata_sep.model_commands import _write_cards
-from bachata_sep.pretrained import CHECKPOINTS, reference_clip
+from bachata_sep.pretrained import CHECKPOINTS
 from bachata_sep.spec import INSTRUMENTS
+from bachata_sep.train.cards import METRICS_FILE, SETTINGS, update_metrics
+from bachata_sep.train.commands import _write_cards
+from bachata_sep.train.evaluate import METHODS
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

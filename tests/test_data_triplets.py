@@ -32,7 +32,6 @@ def test_item_format(library):
     for name in ("mixture_heatmap", "query_heatmap"):
         assert item[name].shape == (1, SPEC.n_bins, SPEC.n_frames)
         assert item[name].min() >= 0 and item[name].max() <= 1
-    assert item["mixture_magnitude"].shape == (SPEC.n_bins, SPEC.n_frames)
     assert item["present"].item() in (0.0, 1.0)
 
 

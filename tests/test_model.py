@@ -5,8 +5,9 @@ import torch
 from bachata_sep.audio import write_audio
 from bachata_sep.clips import Segment
 from bachata_sep.errors import BadInputError, MissingWeightsError
+from bachata_sep.folders import REFERENCE_CLIP, reference_clip
 from bachata_sep.model import InstrumentModel, ModelSeparator
-from bachata_sep.pretrained import REFERENCE_CLIP, load_separator, reference_clip
+from bachata_sep.pretrained import load_separator
 from bachata_sep.separators import ClipBatch, IdentitySeparator
 from bachata_sep.spec import ClipSpec
 

@@ -20,7 +20,8 @@ import bachata_sep
 from bachata_sep import pretrained
 from bachata_sep.cli import main
 from bachata_sep.errors import MissingWeightsError
-from bachata_sep.pretrained import REPO_ID_VARIABLE, default_separator, model_folders
+from bachata_sep.folders import model_folders
+from bachata_sep.pretrained import REPO_ID_VARIABLE, default_separator
 from bachata_sep.spec import INSTRUMENTS
 
 REPOSITORY = Path(__file__).resolve().parent.parent

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-BEATS_PER_BAR = 4
+from ..spec import BEATS_PER_BAR
+
 TEMPO_RANGE = (110.0, 160.0)
 
 # General MIDI percussion keys, also used as stroke names by the procedural drums.
@@ -67,7 +68,6 @@ FULL_FORM = (
     ("chorus", 8),
     ("outro", 4),
 )
-SECTION_NAMES = ("intro", "verse", "chorus", "mambo", "outro")
 FEELS = ("derecho", "majao", "mambo")
 
 

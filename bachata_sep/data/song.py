@@ -29,7 +29,7 @@ import soundfile as sf
 
 from ..audio import write_audio
 from ..errors import BadInputError
-from ..spec import INSTRUMENTS
+from ..spec import BEATS_PER_BAR, INSTRUMENTS
 from . import effects, procedural, soundfont
 from .mix import (
     add_reverb,
@@ -40,7 +40,7 @@ from .mix import (
     random_eq,
     reverb_impulse,
 )
-from .patterns import BEATS_PER_BAR, INTERFERER_PARTS, PARTS, Arrangement, Note, arrange
+from .patterns import INTERFERER_PARTS, PARTS, Arrangement, Note, arrange
 from .tempo import TempoCurve, drift_curve
 from .timbres import SAMPLES, Timbre, choose_timbres, split_of_seed
 

@@ -27,7 +27,6 @@ SOUNDFONTS = {
     "musescore": Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),
 }
 TRAIN_SOUNDFONTS = ("fluidr3", "timgm6mb")
-TEST_SOUNDFONTS = ("musescore",)
 SAMPLES = "samples"  # the source of timbres played from real recorded one-shots
 DRUM_KIT = "kit"  # the preset of a percussion timbre: GM drum kit 0 on bank 128
 DRUM_PARTS = ("bongo", "guira", "percussion")

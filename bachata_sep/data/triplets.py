@@ -190,15 +190,13 @@ class TripletDataset(torch.utils.data.Dataset):
         query = self._loop(draw, draw.query, len(draw.others) + 1).copy()
         for loop, gain in zip(draw.query_others, draw.query_gains, strict=True):
             query += np.asarray(self.library.clips[loop], dtype=np.float32) * np.float32(gain)
-        magnitudes = model_magnitude(np.stack([mixture, target, query]), self.spec)
+        magnitudes = model_magnitude(np.stack([mixture, query]), self.spec)
         return {
             "mixture": torch.from_numpy(mixture),
             "target": torch.from_numpy(target),
             "query": torch.from_numpy(query),
-            "mixture_magnitude": magnitudes[0],
-            "target_magnitude": magnitudes[1],
             "mixture_heatmap": heatmap(magnitudes[0])[None],
-            "query_heatmap": heatmap(magnitudes[2])[None],
+            "query_heatmap": heatmap(magnitudes[1])[None],
             "present": torch.tensor(float(draw.present)),
             "instrument": torch.tensor(
                 INSTRUMENTS.index(draw.instrument) if draw.instrument in INSTRUMENTS else -1

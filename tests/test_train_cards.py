@@ -1,6 +1,6 @@
 import json
 
-from bachata_sep.cards import METRICS_FILE, render_card, update_metrics
+from bachata_sep.train.cards import METRICS_FILE, render_card, update_metrics
 
 
 def _section(model_gain: float, floor: float) -> dict:

@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .api import separate
-from .clips import Segment
-from .data.song import Song, render_song
-from .data.timbres import SAMPLES, SEED_RANGES, SOUNDFONTS, Timbre, is_held_out
+from ..api import separate
+from ..clips import Segment
+from ..data.song import Song, render_song
+from ..data.timbres import SAMPLES, SEED_RANGES, SOUNDFONTS, Timbre, is_held_out
+from ..separators import Separator
+from ..spec import INSTRUMENTS
 from .evaluate import bar_excerpts, full_song_stems, methods_for, scored_bars, true_bars
 from .metrics import sdr, si_sdr
-from .separators import Separator
-from .spec import INSTRUMENTS
 
 SYNTHETIC_FAMILIES = ("procedural", *SOUNDFONTS)
 FIRST_SEED = SEED_RANGES["test"].start + 700
@@ -52,7 +52,7 @@ def families(samples: str | Path | None) -> dict[str, tuple[str, ...]]:
     all four, a sample set those it has samples for."""
     found = {family: INSTRUMENTS for family in SYNTHETIC_FAMILIES}
     if samples is not None:
-        from .data.samples import load_bank
+        from ..data.samples import load_bank
 
         bank = load_bank(str(samples))
         for set_name in sorted({entry.set_name for entry in bank.entries}):

@@ -4,16 +4,17 @@ evaluation and the Hub upload)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import typing
 from pathlib import Path
 
+from ..errors import BadInputError
+from ..model import ModelSeparator
+from ..pretrained import CHECKPOINTS
+from ..separators import check_shifts, with_shifts
 from .cards import SETTINGS, SOURCES_EVALUATION, update_metrics
-from .errors import BadInputError
-from .model import ModelSeparator
-from .pretrained import CHECKPOINTS
-from .separators import check_shifts, with_shifts
-from .train import KEEPS, LOSSES, TrainConfig, train
-from .unet import CONDITIONINGS
+from .train import TrainConfig, train
 
 # The committed models' tests may score this much below the quick check in their card.
 TEST_FLOOR_MARGIN_DB = 1.0
@@ -27,130 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "maracas) from LIB/<instrument>/<section>/*.wav, or one shared model for several "
         "that the query tells apart; runs unchanged under torchrun.",
     )
-    train.add_argument(
-        "--instrument",
-        required=True,
-        help="a name, or several separated by commas (e.g. bongo,guira,bass,guitar) for one "
-        "shared model that separates whichever instrument its query clip shows",
-    )
-    train.add_argument("--library", type=Path, required=True, metavar="LIB")
-    train.add_argument(
-        "--validation-library",
-        type=Path,
-        metavar="LIB",
-        help="default: the 'valid' split of --library",
-    )
-    train.add_argument("-o", "--out", type=Path, required=True, metavar="DIR")
-    defaults = TrainConfig(instrument="", library=Path(), out=Path())
-    for name in (
-        "steps",
-        "batch_size",
-        "learning_rate",
-        "seed",
-        "validation_every",
-        "validation_size",
-        "absent_rate",
-        "base_channels",
-        "depth",
-        "frequency_pool",
-        "full_resolution_bins",
-        "workers",
-    ):
-        value = getattr(defaults, name)
-        train.add_argument(
-            f"--{name.replace('_', '-')}", type=type(value), default=value, help=f"default: {value}"
-        )
-    train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
-    train.add_argument("--residual", action="store_true", help="residual U-Net blocks")
-    train.add_argument(
-        "--conditioning",
-        choices=CONDITIONINGS,
-        default=defaults.conditioning,
-        help="how the query steers the U-Net: film (every level) or concat (input and "
-        "bottleneck channels) (default: %(default)s)",
-    )
-    train.add_argument(
-        "--frequency-mixing",
-        action="store_true",
-        help="a fully connected layer across frequency after every U-Net block (TDF), so "
-        "the net sees an instrument's partials over the whole spectrum at once; with "
-        "--init from a model without it, it starts at zero and keeps that model's masks",
-    )
-    train.add_argument(
-        "--time-mixing",
-        action="store_true",
-        help="with --frequency-mixing, a fully connected layer across time too, so the net "
-        "sees a part's pattern over the whole clip at once; it starts at zero as well",
-    )
-    train.add_argument(
-        "--loss",
-        choices=LOSSES,
-        default=defaults.loss,
-        help="l1: masked-magnitude L1; sdr: waveform SDR (default: %(default)s); si-sdr: "
-        "level-blind, a first stage from scratch for masks that SDR would silence, then "
-        "--init with sdr",
-    )
-    train.add_argument(
-        "--adversarial-weight",
-        type=float,
-        default=defaults.adversarial_weight,
-        help="weight of a patch discriminator's verdict in the loss (GAN refinement; "
-        "0 = off) (default: %(default)s)",
-    )
-    train.add_argument(
-        "--eq-db",
-        type=float,
-        default=defaults.eq_db,
-        help="timbre augmentation: a random EQ of up to +-DB at 8 bands on every training "
-        "loop (0 = off) (default: %(default)s)",
-    )
-    train.add_argument(
-        "--shift-ms",
-        type=float,
-        default=defaults.shift_ms,
-        help="cut augmentation: roll every training mixture and its target by up to +-MS "
-        "ms, so that bars cut off the downbeat by the beat tracker still separate "
-        "(0 = off) (default: %(default)s)",
-    )
-    train.add_argument(
-        "--song-query-rate",
-        type=float,
-        default=defaults.song_query_rate,
-        help="share of training items whose query is another loop of the target's own "
-        "song (its timbre) rather than of another song (default: %(default)s)",
-    )
-    train.add_argument(
-        "--codec-rate",
-        type=float,
-        default=defaults.codec_rate,
-        help="share of training mixtures sent through an MP3 codec (VBR quality 2-7, about "
-        "100-190 kbps), as songs reach users; targets stay clean (default: %(default)s)",
-    )
-    train.add_argument(
-        "--mixed-query-rate",
-        type=float,
-        default=defaults.mixed_query_rate,
-        help="share of training queries with the other instruments of their bar mixed in "
-        "3-20 dB under them, as a span of a user's song has (default: %(default)s)",
-    )
-    train.add_argument(
-        "--keep",
-        choices=KEEPS,
-        default=defaults.keep,
-        help="the weights written to DIR/model.safetensors: the best-validated step's, or "
-        "the last step's (the end of the schedule, for a stage to fine-tune further from) "
-        "(default: %(default)s)",
-    )
-    train.add_argument("--resume", action="store_true", help="continue from DIR's last state")
-    train.add_argument(
-        "--init",
-        type=Path,
-        metavar="FOLDER",
-        help="start from the trained weights in FOLDER (same architecture, any instrument; "
-        "or a --base-channels that is a multiple of FOLDER's: its model widened, same "
-        "output; or another --frequency-pool / --full-resolution-bins: its model moved onto "
-        "that frequency grid) with a fresh optimizer and schedule: fine tuning",
-    )
+    add_config_options(train, TrainConfig)
     train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser(
@@ -215,6 +93,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     push_parser.set_defaults(run=run_push)
 
 
+def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """One option per field of the dataclass ``config_class``, from its type, default and
+    metadata (``help``, and ``flags``, ``metavar`` or ``choices`` where given): the class
+    is the one source of truth for a command's options and their defaults."""
+    types = typing.get_type_hints(config_class)
+    for entry in dataclasses.fields(config_class):
+        settings = {key: value for key, value in entry.metadata.items() if key != "flags"}
+        flags = entry.metadata.get("flags", (f"--{entry.name.replace('_', '-')}",))
+        kind = types[entry.name]
+        if kind is bool:
+            parser.add_argument(*flags, dest=entry.name, action="store_true", **settings)
+            continue
+        # ``Path | None`` and the like: the option's type is the one that is not None.
+        kind = next((arg for arg in typing.get_args(kind) if arg is not type(None)), kind)
+        if entry.default is dataclasses.MISSING:
+            settings["required"] = True
+        else:
+            settings["default"] = entry.default
+            if entry.default is not None:
+                settings["help"] += " (default: %(default)s)"
+        parser.add_argument(*flags, dest=entry.name, type=kind, **settings)
+
+
 def run_train(args: argparse.Namespace) -> int:
     fields = {name: value for name, value in vars(args).items() if name not in ("run", "command")}
     best = train(TrainConfig(**fields))
@@ -225,8 +126,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     # Imported here: evaluation's songs and plotting would slow `train` and `push` too.
+    from ..plots import save_png
     from .evaluate import evaluate, results_figure
-    from .plots import save_png
 
     check_shifts(args.shifts)
     if args.write_cards and args.shifts != 1:

@@ -26,17 +26,17 @@ import torch
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from .api import separate
-from .audio import to_mono
+from ..api import separate
+from ..audio import to_mono
+from ..clips import Segment, excerpt
+from ..data.song import Song, render_song
+from ..data.timbres import SEED_RANGES
+from ..plots import draw_heatmap
+from ..separators import BaselineSeparator, ClipBatch, OracleSeparator, Separator
+from ..spec import ClipSpec
+from ..transforms import heatmap, istft, model_magnitude, stft, universal_clip
 from .cards import SETTINGS
-from .clips import Segment, excerpt
-from .data.song import Song, render_song
-from .data.timbres import SEED_RANGES
 from .metrics import sdr, si_sdr
-from .plots import draw_heatmap
-from .separators import BaselineSeparator, ClipBatch, OracleSeparator, Separator
-from .spec import ClipSpec
-from .transforms import heatmap, istft, model_magnitude, stft, universal_clip
 
 # Timbre sources of the fixed song sets per split: MuseScore is test-only.
 SPLIT_SOURCES = {"valid": ("mixed", "procedural"), "test": ("musescore", "mixed", "procedural")}

@@ -10,7 +10,7 @@ import pytest
 
 from bachata_sep.cli import main
 from bachata_sep.separators import IdentitySeparator
-from bachata_sep.source_evaluation import (
+from bachata_sep.train.source_evaluation import (
     evaluate_sources,
     families,
     level_error_db,

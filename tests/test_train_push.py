@@ -3,10 +3,10 @@ import torch
 
 from bachata_sep.audio import write_audio
 from bachata_sep.errors import BadInputError
+from bachata_sep.folders import REFERENCE_CLIP
 from bachata_sep.model import InstrumentModel
-from bachata_sep.pretrained import REFERENCE_CLIP
-from bachata_sep.push import PUBLISHED_FILES, publishable_files, push
 from bachata_sep.spec import ClipSpec
+from bachata_sep.train.push import PUBLISHED_FILES, publishable_files, push
 
 SPEC = ClipSpec()
 

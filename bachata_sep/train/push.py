@@ -7,8 +7,8 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from .errors import BadInputError
-from .pretrained import model_folders, reference_clips
+from ..errors import BadInputError
+from ..folders import model_folders, reference_clips
 
 PUBLISHED_FILES = ("config.json", "model.safetensors", "README.md")
 """Published from every model folder, with its default reference clips."""

@@ -29,11 +29,6 @@ def si_sdr(reference: Signal, estimate: Signal) -> Signal:
     return _decibels(backend, target, estimate - target)
 
 
-def si_sdr_improvement(reference: Signal, estimate: Signal, mixture: Signal) -> Signal:
-    """How many dB the estimate gains over the mixture itself."""
-    return si_sdr(reference, estimate) - si_sdr(reference, mixture)
-
-
 def sdr(reference: Signal, estimate: Signal) -> Signal:
     """SDR in dB of each item over its last axis, ``10 log10(|s|² / |s - ŝ|²)``: unlike
     :func:`si_sdr`, an estimate at the wrong level scores low."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .pretrained import instrument_names, reference_clip
+from ..folders import instrument_names, reference_clip
 
 METRICS_FILE = "metrics.json"
 SOURCES_EVALUATION = "sources_evaluation"  # the metrics of ``evaluate --by-source``

@@ -8,17 +8,13 @@ Several instruments make one shared model, told which one to separate by the que
 
 Step ``s`` uses triplets ``s*B .. (s+1)*B - 1`` of one seeded stream, so a resumed run sees
 the batches an uninterrupted one would have; under ``torchrun`` each process takes its
-own slice of every batch. Two losses (``--loss``): ``sdr`` (default), the negative SDR of
-the waveform estimate, and ``l1``, the distance between the masked mixture magnitude and
-the target magnitude relative to the mixture's level. Same recipe, best validation
-SI-SDRi: guitar 2.77 dB with the waveform loss vs 1.55 with l1, bass 5.55 vs 5.51, and
-absent targets left 30 dB quieter. The waveform loss was SI-SDR at first, the metric
-itself; being blind to level, while absent targets reward silence, it let the masks sink
-to 0.3 % (stems 44-54 dB too quiet), so it is SDR now, which also asks for the level.
-``--init FOLDER`` starts from trained weights with a fresh optimizer and schedule (fine
-tuning), widened first when ``--base-channels`` is a multiple of theirs. Validation
-reports the SI-SDR improvement and the SDR of the waveform estimate (mask on the complex
-STFT, then iSTFT).
+own slice of every batch. The loss (``--loss``) is the negative SDR of the waveform
+estimate (``sdr``, default), or SI-SDR (``si-sdr``): blind to level while absent targets
+reward silence, it let the masks sink to 0.3 % (stems 44-54 dB too quiet), so it only
+starts a run from scratch that an SDR fine-tune then finishes (docs/design.md, *Stem
+level*). ``--init FOLDER`` starts from trained weights of the same architecture with a
+fresh optimizer and schedule (fine tuning). Validation reports the SI-SDR improvement and
+the SDR of the waveform estimate (mask on the complex STFT, then iSTFT).
 """
 
 from __future__ import annotations
@@ -28,8 +24,9 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,18 +34,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
-from .adversarial import ADVERSARY_FILE, Adversary
-from .audio import write_audio
-from .cards import update_metrics
-from .data.loops import load_library
-from .data.triplets import TripletDataset
-from .errors import BadInputError
-from .metrics import sdr, si_sdr
-from .model import InstrumentModel
-from .pretrained import instrument_names, load_weights, reference_clip
-from .regrid import regrid_into
-from .spec import ClipSpec
-from .training import (
+from ..audio import write_audio
+from ..data.loops import load_library
+from ..data.triplets import TripletDataset
+from ..errors import BadInputError
+from ..folders import instrument_names, load_weights, reference_clip
+from ..model import InstrumentModel
+from ..spec import ClipSpec
+from ..training import (
     LOG_FILE,
     append_log,
     cosine_learning_rate,
@@ -58,9 +51,10 @@ from .training import (
     pick_device,
     save_state,
 )
-from .transforms import istft, stft
-from .unet import level_widths
-from .widen import widen_into
+from ..transforms import istft, stft
+from ..unet import CONDITIONINGS, level_widths
+from .cards import update_metrics
+from .metrics import sdr, si_sdr
 
 LOG_COLUMNS = (
     "step",
@@ -72,7 +66,7 @@ LOG_COLUMNS = (
     "elapsed_s",
 )
 REFERENCE_BARS = 4
-LOSSES = ("l1", "sdr", "si-sdr")
+LOSSES = ("sdr", "si-sdr")
 KEEPS = ("best", "last")
 """Which weights ``model.safetensors`` holds: the best-validated step's, or the last one's."""
 # An absent target's estimate should be silence; below this level (relative to the
@@ -80,48 +74,112 @@ KEEPS = ("best", "last")
 ABSENT_FLOOR = 1e-3
 
 
+def _option(default: Any = MISSING, help: str = "", **argparse_settings: Any) -> Any:
+    """A field that is also a ``bachata-sep train`` option: ``help`` and any other argparse
+    settings (``metavar``, ``choices``, ``flags``) live here, next to the default, so the
+    command line is built from this class and the two cannot drift apart."""
+    return field(default=default, metadata={"help": help, **argparse_settings})
+
+
 @dataclass
 class TrainConfig:
-    instrument: str  # one name, or several separated by commas for a shared model
-    library: Path
-    out: Path
-    validation_library: Path | None = None
-    steps: int = 2000
-    batch_size: int = 16
-    learning_rate: float = 2e-3
-    seed: int = 0
-    device: str = "auto"
-    resume: bool = False
-    init: Path | None = None
-    validation_every: int = 200
-    validation_size: int = 96
-    absent_rate: float = 0.1
-    base_channels: int = 16
-    depth: int = 4
-    frequency_pool: int = 4
-    full_resolution_bins: int = 64
-    residual: bool = False
-    conditioning: str = "film"
-    frequency_mixing: bool = False
-    time_mixing: bool = False
-    loss: str = "sdr"
-    keep: str = "best"
-    adversarial_weight: float = 0.0
-    eq_db: float = 0.0
-    shift_ms: float = 0.0
-    song_query_rate: float = 0.0
-    codec_rate: float = 0.0
-    mixed_query_rate: float = 0.0
-    workers: int = 1
+    """Everything a training run depends on; each field is a ``bachata-sep train`` option
+    (``--field-name``; a ``bool`` is a switch, a field without a default is required)."""
+
+    instrument: str = _option(
+        help="a name, or several separated by commas (e.g. bongo,guira,bass,guitar) for one "
+        "shared model that separates whichever instrument its query clip shows"
+    )
+    library: Path = _option(help="the loop library to train on", metavar="LIB")
+    out: Path = _option(help="the model folder to write", metavar="DIR", flags=("-o", "--out"))
+    validation_library: Path | None = _option(
+        None, "default: the 'valid' split of --library", metavar="LIB"
+    )
+    steps: int = _option(2000, "optimizer steps")
+    batch_size: int = _option(16, "triplets a step (split across torchrun processes)")
+    learning_rate: float = _option(2e-3, "peak of the cosine schedule")
+    seed: int = _option(0, "seeds the weights and the triplet stream")
+    device: str = _option("auto", "auto (CUDA when present), cpu, cuda")
+    resume: bool = _option(False, "continue from DIR's last state")
+    init: Path | None = _option(
+        None,
+        "start from the trained weights in FOLDER (same architecture, any instrument; or "
+        "the same plus --frequency-mixing / --time-mixing, which start at zero) with a "
+        "fresh optimizer and schedule: fine tuning",
+        metavar="FOLDER",
+    )
+    validation_every: int = _option(200, "steps between validations (and saves)")
+    validation_size: int = _option(96, "validation triplets")
+    absent_rate: float = _option(0.1, "share of items whose target is left out")
+    base_channels: int = _option(16, "the U-Net's first level width")
+    depth: int = _option(4, "the U-Net's levels")
+    frequency_pool: int = _option(4, "average-pool factor along frequency above the low bins")
+    full_resolution_bins: int = _option(64, "the lowest bins, left unpooled")
+    residual: bool = _option(False, "residual U-Net blocks")
+    conditioning: str = _option(
+        "film",
+        "how the query steers the U-Net: film (every level) or concat (input and bottleneck "
+        "channels)",
+        choices=CONDITIONINGS,
+    )
+    frequency_mixing: bool = _option(
+        False,
+        "a fully connected layer across frequency after every U-Net block (TDF), so the net "
+        "sees an instrument's partials over the whole spectrum at once; with --init from a "
+        "model without it, it starts at zero and keeps that model's masks",
+    )
+    time_mixing: bool = _option(
+        False,
+        "with --frequency-mixing, a fully connected layer across time too, so the net sees "
+        "a part's pattern over the whole clip at once; it starts at zero as well",
+    )
+    loss: str = _option(
+        "sdr",
+        "sdr: waveform SDR; si-sdr: level-blind, a first stage from scratch for masks that "
+        "SDR would silence, then --init with sdr",
+        choices=LOSSES,
+    )
+    keep: str = _option(
+        "best",
+        "the weights written to DIR/model.safetensors: the best-validated step's, or the "
+        "last step's (the end of the schedule, for a stage to fine-tune further from)",
+        choices=KEEPS,
+    )
+    eq_db: float = _option(
+        0.0,
+        "timbre augmentation: a random EQ of up to +-DB at 8 bands on every training loop "
+        "(0 = off)",
+    )
+    shift_ms: float = _option(
+        0.0,
+        "cut augmentation: roll every training mixture and its target by up to +-MS ms, so "
+        "that bars cut off the downbeat by the beat tracker still separate (0 = off)",
+    )
+    song_query_rate: float = _option(
+        0.0,
+        "share of training items whose query is another loop of the target's own song (its "
+        "timbre) rather than of another song",
+    )
+    codec_rate: float = _option(
+        0.0,
+        "share of training mixtures sent through an MP3 codec (VBR quality 2-7, about "
+        "100-190 kbps), as songs reach users; targets stay clean",
+    )
+    mixed_query_rate: float = _option(
+        0.0,
+        "share of training queries with the other instruments of their bar mixed in 3-20 dB "
+        "under them, as a span of a user's song has",
+    )
+    workers: int = _option(1, "data loader processes building batches while the model trains")
 
     def command(self) -> str:
         """The ``bachata-sep train`` command line that reproduces this configuration."""
         words = ["bachata-sep train"]
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if field.name in ("resume", "device") or value is None or value is False:
+        for entry in fields(self):
+            value = getattr(self, entry.name)
+            if entry.name in ("resume", "device") or value is None or value is False:
                 continue
-            flag = "-o" if field.name == "out" else f"--{field.name.replace('_', '-')}"
+            flag = entry.metadata.get("flags", (f"--{entry.name.replace('_', '-')}",))[0]
             words.append(flag if value is True else f"{flag} {value}")
         return " ".join(words)
 
@@ -144,12 +202,6 @@ class TrainConfig:
                 "time_mixing": self.time_mixing,
             },
         }
-
-
-def magnitude_loss(mask: torch.Tensor, mixture: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean |mask·|X| − |S|| per item, divided by the item's mean |X| (level-invariant)."""
-    level = mixture.mean(dim=(-2, -1)) + 1e-6
-    return ((mask * mixture - target).abs().mean(dim=(-2, -1)) / level).mean()
 
 
 def waveform_loss(
@@ -190,8 +242,6 @@ def batch_loss(
     name: str, mask: torch.Tensor, batch: dict[str, torch.Tensor], spec: ClipSpec
 ) -> torch.Tensor:
     """The training loss ``name`` (one of :data:`LOSSES`) of a batch already on the device."""
-    if name == "l1":
-        return magnitude_loss(mask, batch["mixture_magnitude"], batch["target_magnitude"])
     return waveform_loss(
         mask, batch["mixture"], batch["target"], batch["present"], spec, name == "si-sdr"
     )
@@ -250,10 +300,6 @@ def train(config: TrainConfig) -> dict[str, float]:
         raise BadInputError(f"--keep must be {' or '.join(KEEPS)}, not {config.keep!r}")
     if config.resume and config.init is not None:
         raise BadInputError("--init starts a new run from trained weights, --resume continues one")
-    if config.adversarial_weight < 0:
-        raise BadInputError(
-            f"adversarial weight must be 0 (off) or positive, not {config.adversarial_weight}"
-        )
     try:
         level_widths(config.base_channels, config.depth)
     except ValueError as error:
@@ -290,15 +336,10 @@ def train(config: TrainConfig) -> dict[str, float]:
 
     model = InstrumentModel(**config.model_config()).to(device)
     if config.init is not None:
-        _load_initial_weights(model, config.init, config.seed)
+        _load_initial_weights(model, config.init)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     config.out.mkdir(parents=True, exist_ok=True)
     start, best, elapsed = 0, {"val_si_sdri_db": -math.inf}, 0.0
-    adversary = (
-        Adversary(config.adversarial_weight, model.pool, device, distributed.world_size > 1)
-        if config.adversarial_weight > 0
-        else None
-    )
     if config.resume:
         start, best, elapsed = load_state(config.out, model, optimizer)
         if start >= config.steps:
@@ -306,9 +347,6 @@ def train(config: TrainConfig) -> dict[str, float]:
                 f"nothing to train: {config.out} has done {start} steps of --steps "
                 f"{config.steps}; give a larger --steps to go on"
             )
-        # A run without an adversary may be resumed with one: it then starts afresh.
-        if adversary is not None and (config.out / ADVERSARY_FILE).exists():
-            load_state(config.out, adversary.discriminator, adversary.optimizer, ADVERSARY_FILE)
     elif distributed.is_main and (config.out / LOG_FILE).exists():
         (config.out / LOG_FILE).unlink()
     kept = best  # the scores of the weights in model.safetensors, until this run saves some
@@ -332,14 +370,9 @@ def train(config: TrainConfig) -> dict[str, float]:
         # Heatmaps are (B, 1, F, T): one mixture channel, and one query clip per item.
         mask = trained(batch["mixture_heatmap"][:, 0], batch["query_heatmap"])
         loss = batch_loss(config.loss, mask, batch, spec)
-        if adversary is not None:
-            judged = adversary.heatmaps(mask, batch)
-            loss = loss + adversary.generator_loss(judged)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if adversary is not None:
-            adversary.step(judged)
         running = loss.item() if math.isnan(running) else 0.95 * running + 0.05 * loss.item()
         progress.set_postfix(loss=f"{running:.3f}", best=f"{best['val_si_sdri_db']:.2f} dB")
         last = step + 1 == config.steps
@@ -360,16 +393,6 @@ def train(config: TrainConfig) -> dict[str, float]:
                 kept = figures
                 _save_weights(config, model, library, spec, kept)
             save_state(config.out, model, optimizer, step + 1, best, row["elapsed_s"])
-            if adversary is not None:
-                save_state(
-                    config.out,
-                    adversary.discriminator,
-                    adversary.optimizer,
-                    step + 1,
-                    {},
-                    row["elapsed_s"],
-                    ADVERSARY_FILE,
-                )
     finish_distributed(distributed)
     return kept if distributed.is_main else {}
 
@@ -384,51 +407,29 @@ def _save_weights(
     update_metrics(config.out, training=_training_facts(config, model, library, kept))
 
 
-def _load_initial_weights(model: InstrumentModel, folder: Path, seed: int) -> None:
+def _load_initial_weights(model: InstrumentModel, folder: Path) -> None:
     """Start from a trained model's weights (``--init``; it may be another instrument's):
-    the same architecture and clip format are required, or the same but for a base width
-    that is a multiple of the trained one (the trained model widened, see ``widen``), or
-    for the frequency grid (the trained model moved onto it, see ``regrid``)."""
+    the same architecture and clip format are required, or the same but for added mixing
+    layers, which start at zero and so keep its masks (how the guitar gained them)."""
     if not (folder / "model.safetensors").is_file():
         raise BadInputError(f"cannot start from {folder}: it has no model.safetensors")
     trained = load_weights(InstrumentModel, folder)
     layout = ("spec", "frequency_pool", "full_resolution_bins")
-    weights = trained.state_dict()
-    same_layout = all(getattr(trained, name) == getattr(model, name) for name in layout)
-    if same_layout and _shapes(weights) == _shapes(model.state_dict()):
-        model.load_state_dict(weights)
-        return
-    if same_layout and _adds_only_mixing(_shapes(weights), _shapes(model.state_dict())):
-        model.load_state_dict(weights, strict=False)  # the new mixing layers start at zero
-        return
-    factor = _widening_factor(trained, model)
-    if same_layout and factor is not None:
-        try:
-            widen_into(trained, model, factor, generator=torch.Generator().manual_seed(seed))
+    weights = _shapes(trained.state_dict())
+    wanted = _shapes(model.state_dict())
+    if all(getattr(trained, name) == getattr(model, name) for name in layout):
+        if weights == wanted:
+            model.load_state_dict(trained.state_dict())
             return
-        except ValueError:
-            pass  # another architecture: said below
-    if not same_layout:
-        try:
-            regrid_into(trained, model)
+        if _adds_only_mixing(weights, wanted):
+            model.load_state_dict(trained.state_dict(), strict=False)
             return
-        except ValueError:
-            pass  # another architecture: said below
     saved = json.loads((folder / "config.json").read_text())
     names = ("frequency_pool", "full_resolution_bins", "unet")  # older configs lack some
     settings = {key: saved[key] for key in names if key in saved}
     raise BadInputError(
         f"cannot start from {folder}: it is another architecture, train with its {settings}"
     )
-
-
-def _widening_factor(narrow: InstrumentModel, wide: InstrumentModel) -> int | None:
-    """How many times wider ``wide``'s base is than ``narrow``'s (None: not a whole number
-    above 1); ``widen_into`` checks that the rest of the architecture is the same."""
-    narrow_base, wide_base = narrow.unet.head.in_channels, wide.unet.head.in_channels
-    if wide_base <= narrow_base or wide_base % narrow_base:
-        return None
-    return wide_base // narrow_base
 
 
 def _adds_only_mixing(trained: dict[str, tuple], new: dict[str, tuple]) -> bool:

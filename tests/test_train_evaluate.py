@@ -5,7 +5,8 @@ import pytest
 
 from bachata_sep.data.song import render_song
 from bachata_sep.data.timbres import split_of_seed
-from bachata_sep.evaluate import (
+from bachata_sep.separators import BaselineSeparator, IdentitySeparator, OracleSeparator
+from bachata_sep.train.evaluate import (
     FIRST_TEST_SEED,
     evaluate,
     held_out_songs,
@@ -13,7 +14,6 @@ from bachata_sep.evaluate import (
     score_song_bars,
     summarise,
 )
-from bachata_sep.separators import BaselineSeparator, IdentitySeparator, OracleSeparator
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_summary_arithmetic():
 
 
 def test_results_figure_pairs_truth_and_prediction():
-    from bachata_sep.evaluate import results_figure
+    from bachata_sep.train.evaluate import results_figure
 
     figure = results_figure(IdentitySeparator(), ("bass", "guitar"), examples=2, duration=12.0)
     titles = [axes.get_title() for axes in figure.axes]

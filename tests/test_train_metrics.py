@@ -3,7 +3,7 @@ import pytest
 import torch
 from conftest import si_sdr as reference_si_sdr
 
-from bachata_sep.metrics import CLAMP_DB, sdr, si_sdr
+from bachata_sep.train.metrics import CLAMP_DB, sdr, si_sdr
 
 
 def _signals():
