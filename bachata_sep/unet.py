@@ -213,13 +213,13 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         condition_encoder: FiLM the encoder levels too, not only bottleneck and decoder,
             so the query can steer which features are extracted, not just how they merge.
         presence_head: also predict whether the queried source is in the mixture at all.
-            The mask then means "where it is, if present" and the output is that mask
-            times the presence probability: a mask alone is pulled towards drawing the
-            query's typical shape even when the source is absent, since that is right on
-            most training items. The head reads the last decoder level (the bottleneck
-            was at chance on digits: it has not yet found the source) pooled over the
-            whole map and under the mask, beside the query embedding, so it can judge
-            whether what the mask picked out matches what was asked for.
+            The mask then means "where it is, if present" (a mask alone is pulled towards
+            drawing the query's typical shape even when the source is absent, since that
+            is right on most training items), and the output is that mask where the head
+            says present and nothing where it says absent. The head reads the last
+            decoder level (the bottleneck was at chance on digits: it has not yet found
+            the source) pooled over the whole map and under the mask, beside the query
+            embedding, so it can judge whether what the mask picked out is what was asked.
         conditioning: ``film`` (scale and shift every conditioned level's channels) or
             ``concat`` (the embedding, projected and tiled, as extra channels at the input
             and at the bottleneck; ``condition_encoder`` does not apply).
@@ -350,13 +350,15 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
 
         Give either ``query`` (same layout as ``encode_query`` takes) or a precomputed
         ``query_embedding`` of shape (B, E) or (E,); a single embedding is broadcast
-        over the whole batch of mixtures. With a presence head the mask is scaled by the
-        probability that the queried source is present.
+        over the whole batch of mixtures. With a presence head the mask is zero where the
+        head finds the queried source absent (probability under 0.5) and untouched where
+        present: scaling by the probability instead shrank the masks of every digit it was
+        only fairly sure of (validation IoU 0.581 against 0.592 after 600 steps).
         """
         mask, presence = self.outputs(mixture, query, query_embedding)
         if presence is None:
             return torch.sigmoid(mask)
-        return torch.sigmoid(mask) * torch.sigmoid(presence)[:, :, None, None]
+        return torch.sigmoid(mask) * (presence >= 0)[:, :, None, None]
 
     def _embedding(
         self, mixture: Tensor, query: Tensor | None, query_embedding: Tensor | None

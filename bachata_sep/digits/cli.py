@@ -83,7 +83,13 @@ def _run_train(args: argparse.Namespace) -> int:
     print(
         f"best validation IoU {best['val_mean_iou']:.4f} at step {int(best['step'])}, "
         f"absent FP rate {best['val_absent_fp_rate']:.4f}, "
-        f"query steering {best['val_query_steering']:.4f}; saved to {args.out}"
+        f"query steering {best['val_query_steering']:.4f}"
+        + (
+            f" (presence threshold moved by {best['presence_shift']:+.2f} logits)"
+            if "presence_shift" in best
+            else ""
+        )
+        + f"; saved to {args.out}"
     )
     return 0
 
