@@ -26,7 +26,7 @@ from bachata_sep.digits.metrics import (
     steering_hits,
     summarize,
 )
-from bachata_sep.digits.train import WithQueryClassifier, mask_loss
+from bachata_sep.digits.train import WithQueryClassifier, calibrate_presence, mask_loss
 from bachata_sep.errors import BadInputError
 from bachata_sep.unet import ConditionedUNet
 
@@ -237,6 +237,34 @@ def test_with_a_presence_head_absent_items_teach_presence_not_the_mask():
     assert mask_loss(changed, None, mask, present) > mask_loss(logits, None, mask, present)
 
 
+class _KnownPresence(torch.nn.Module):
+    """Perfect masks, an absent query drawn as a blob, presence logits 2 (present) or 1."""
+
+    def __init__(self, masks: torch.Tensor, present: torch.Tensor) -> None:
+        super().__init__()
+        self.masks, self.present = masks, present
+        self.presence = torch.nn.Sequential(torch.nn.Linear(1, 1))
+
+    def outputs(self, overlay: torch.Tensor, query: torch.Tensor) -> tuple:
+        drawn = torch.where(self.present[:, None, None, None], self.masks, 1.0)
+        bias = self.presence[-1].bias.detach()
+        return 20 * drawn - 10, torch.where(self.present, 2.0, 1.0)[:, None] + bias
+
+
+def test_presence_calibration_moves_the_threshold_between_present_and_absent():
+    masks = torch.zeros(6, 1, 28, 28)
+    masks[:4, 0, 5:15, 5:15] = 1
+    present = torch.tensor([True] * 4 + [False] * 2)
+    triplets = [(masks[i], masks[i], masks[i], present[i]) for i in range(6)]
+    model = _KnownPresence(masks, present)
+    torch.nn.init.zeros_(model.presence[-1].bias)
+    shift = calibrate_presence(model, triplets, torch.device("cpu"))
+    assert 1.0 < shift <= 2.0  # absent queries (logit 1) are cut, present ones (2) kept
+    assert model.presence[-1].bias.item() == pytest.approx(-shift)
+    _, logits = model.outputs(masks, masks)
+    assert torch.equal(logits[:, 0] >= 0, present)
+
+
 def test_train_logs_validation_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "digits"
@@ -247,3 +275,4 @@ def test_train_logs_validation_and_resumes(tmp_path, monkeypatch):
     assert [float(row.split(",")[0]) for row in log[1:]] == [2, 4, 6]
     model = load_model(out)
     assert model.presence is not None
+    assert not any("classifier" in name for name in model.state_dict())

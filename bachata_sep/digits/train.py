@@ -182,7 +182,7 @@ def calibrate_presence(
     as the mean IoU over every query: an absent one scores 1 for an empty answer, else 0.
     """
     model.eval()
-    overlay, query, mask, _, _ = default_collate([triplets[i] for i in range(len(triplets))])
+    overlay, query, mask = default_collate([triplets[i] for i in range(len(triplets))])[:3]
     mask_logits, presence_logits = model.outputs(overlay.to(device), query.to(device))
     drawn = (torch.sigmoid(mask_logits) >= MASK_THRESHOLD).cpu()
     logits = presence_logits.cpu()
