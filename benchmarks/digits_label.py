@@ -72,9 +72,11 @@ def main() -> None:
     model.eval()
     with torch.no_grad():
         overlay, _, mask, present, label = default_collate([test[i] for i in range(len(test))])
-        mask_logits, presence_logits = model(overlay, label)
-        probabilities = torch.sigmoid(mask_logits) * torch.sigmoid(presence_logits)[..., None, None]
-    scores = summarize(probabilities, mask, present)
+        embedding = model.classes(label)
+        gated = model.unet(overlay, query_embedding=embedding)
+        ungated = torch.sigmoid(model.unet.logits(overlay, query_embedding=embedding))
+    scores = summarize(gated, mask, present)
+    scores["mask_only_iou"] = summarize(ungated, mask, present)["mean_iou"]
     print(json.dumps({"conditioning": "class label", **vars(args), **scores}))
 
 

@@ -3,6 +3,7 @@
 A triplet is (overlay of four digits of distinct classes, query = a *different* image of
 the target class, ground-truth mask = the target digit's own pixels). In an "absent"
 triplet the queried class is not in the overlay, so the right answer is an empty mask.
+The overlay is by default the digits' mean, as sound sources add in a mixture.
 The split is by image, so test digits are never seen in training, not even as queries.
 """
 

@@ -47,8 +47,10 @@ def evaluate(
     device: str = "auto",
 ) -> dict[str, float | int | str]:
     """Mean IoU / Dice on present queries, absent-query false-positive rate and query
-    steering, with the two figures that put them in scale: the IoU of answering with every
-    digit's ink, and the share of the target's pixels that no other digit covers.
+    steering; the IoU of the mask alone (as if the presence head always said present),
+    which tells the mask's misses from the head's; and the two figures that put them in
+    scale: the IoU of answering with every digit's ink, and the share of the target's
+    pixels that no other digit covers.
 
     The overlays are built from test images only, which training never saw. Steering
     queries each of ``n_overlays`` further overlays for all four of its classes.
@@ -60,6 +62,8 @@ def evaluate(
     probabilities, masks, present = predict(model, test, torch_device)
     examples = [test.triplet(index) for index in range(len(test))]
     scores: dict[str, float | int | str] = dict(summarize(probabilities, masks, present))
+    ungated, _, _ = predict(model, test, torch_device, gated=False)
+    scores["mask_only_iou"] = summarize(ungated, masks, present)["mean_iou"]
     steering = SteeringQueries(images, n_overlays, seed, overlay)
     answers, digit_masks = predict_steering(model, steering, torch_device)
     hits = steering_hits(answers >= MASK_THRESHOLD, digit_masks)

@@ -124,15 +124,21 @@ def mask_loss(
 
 @torch.no_grad()
 def predict(
-    model: ConditionedUNet, triplets: OverlayTriplets, device: torch.device, batch_size: int = 250
+    model: ConditionedUNet,
+    triplets: OverlayTriplets,
+    device: torch.device,
+    batch_size: int = 250,
+    gated: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Probabilities, true masks and presence flags of every triplet, on the CPU."""
+    """Probabilities, true masks and presence flags of every triplet, on the CPU; with
+    ``gated`` off, the mask as if the presence head always said present."""
     model.eval()
+    answer = model if gated else lambda *inputs: torch.sigmoid(model.logits(*inputs))
     outputs, masks, presence = [], [], []
     for start in range(0, len(triplets), batch_size):
         indices = range(start, min(start + batch_size, len(triplets)))
         overlay, query, mask, present, _ = default_collate([triplets[i] for i in indices])
-        outputs.append(model(overlay.to(device), query.to(device)).cpu())
+        outputs.append(answer(overlay.to(device), query.to(device)).cpu())
         masks.append(mask)
         presence.append(present)
     return torch.cat(outputs), torch.cat(masks), torch.cat(presence)
