@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import default_collate
 
-from bachata_sep.digits.data import OVERLAYS, OverlayTriplets, load_splits
+from bachata_sep.digits.data import OVERLAYS, OverlayTriplets, SteeringQueries, load_splits
 from bachata_sep.digits.evaluate import EVALUATION_SEED
-from bachata_sep.digits.metrics import summarize
+from bachata_sep.digits.metrics import MASK_THRESHOLD, steering_hits, summarize
 from bachata_sep.digits.train import DIGITS_MODEL, mask_loss
 from bachata_sep.training import cosine_learning_rate
 from bachata_sep.unet import ConditionedUNet
@@ -37,6 +38,24 @@ class LabelConditioned(nn.Module):
 
     def forward(self, overlay: Tensor, label: Tensor) -> tuple[Tensor, Tensor | None]:
         return self.unet.outputs(overlay, query_embedding=self.classes(label))
+
+
+@torch.no_grad()
+def label_steering(model: LabelConditioned, overlays: int, overlay: str, batch: int = 100) -> float:
+    """``digits evaluate``'s query steering, each digit asked for by its label."""
+    steering = SteeringQueries(load_splits().test, overlays, EVALUATION_SEED, overlay)
+    hits = []
+    for start in range(0, overlays, batch):
+        drawn = [steering[i][0] for i in range(start, min(start + batch, overlays))]
+        images = torch.from_numpy(np.stack([item.image for item in drawn]))
+        labels = torch.tensor([item.classes for item in drawn])
+        count, digits = labels.shape
+        mixture = images[:, None, None].expand(-1, digits, -1, -1, -1).flatten(0, 1)
+        answers = model.unet(mixture, query_embedding=model.classes(labels.flatten()))
+        masks = torch.from_numpy(np.stack([item.masks for item in drawn]))
+        predicted = answers.view(count, digits, *answers.shape[-2:]) >= MASK_THRESHOLD
+        hits.append(steering_hits(predicted, masks))
+    return torch.cat(hits).float().mean().item()
 
 
 def main() -> None:
@@ -77,6 +96,7 @@ def main() -> None:
         ungated = torch.sigmoid(model.unet.logits(overlay, query_embedding=embedding))
     scores = summarize(gated, mask, present)
     scores["mask_only_iou"] = summarize(ungated, mask, present)["mean_iou"]
+    scores["query_steering"] = label_steering(model, args.overlays, args.overlay)
     print(json.dumps({"conditioning": "class label", **vars(args), **scores}))
 
 

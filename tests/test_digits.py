@@ -213,11 +213,25 @@ def test_evaluate_command_reaches_the_model_card_metrics(tmp_path, capsys, monke
     steering = _model_card_value("min_query_steering")
     assert scores["query_steering"] >= steering - STEERING_TOLERANCE
     assert scores["mean_dice"] >= scores["mean_iou"]
+    # The presence gate can only empty masks, so it never raises a present query's IoU.
+    assert scores["mask_only_iou"] >= scores["mean_iou"]
     # The model must beat answering with the overlay's whole ink.
     assert scores["mean_iou"] > scores["all_ink_iou"] + 0.1
     assert 0 < scores["visible_fraction"] < 1
     assert scores["absent_fp_rate"] <= _model_card_value("max_absent_fp_rate") + FP_TOLERANCE
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_scores_the_overlay_it_is_asked_for(capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv = ["digits", "evaluate", "--checkpoint", str(CHECKPOINT), "--overlays", "40"]
+    scores = {}
+    for overlay in ("mean", "max"):
+        assert cli.main([*argv, "--overlay", overlay, "--json", "--device", "cpu"]) == 0
+        scores[overlay] = json.loads(capsys.readouterr().out)
+        assert scores[overlay]["overlay"] == overlay
+    assert scores["mean"]["mean_iou"] != scores["max"]["mean_iou"]
+    assert scores["mean"]["all_ink_iou"] == scores["max"]["all_ink_iou"]  # same digits
 
 
 def test_with_a_presence_head_absent_items_teach_presence_not_the_mask():

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--query-class-weight",
         type=float,
-        default=0.5,
+        default=1.0,
         help="weight of the training-only loss that names the query's class (0: off)",
     )
     train.add_argument("--validation-every", type=_positive_int, default=500, metavar="STEPS")

@@ -71,7 +71,7 @@ class TrainConfig:
     validation_size: int = 1000
     residual: bool = False
     overlay: str = "mean"
-    query_class_weight: float = 0.5
+    query_class_weight: float = 1.0
     mnist_dir: Path | None = None
     model: dict = field(default_factory=lambda: dict(DIGITS_MODEL))
 
