@@ -212,8 +212,8 @@ class OverlayTriplets(Dataset):
     """``length`` triplets; item ``i`` is a pure function of (seed, i), so reproducible.
 
     Items are ``(overlay, query, mask, present, query_class)`` tensors, images shaped
-    (1, 28, 28). A fraction ``absent_fraction`` of the items (chosen by the same seed) query a class
-    that is not in the overlay.
+    (1, 28, 28). A fraction ``absent_fraction`` of the items (chosen by the same seed)
+    query a class that is not in the overlay.
     """
 
     def __init__(
@@ -271,7 +271,7 @@ class SteeringQueries:
         classes = rng.choice(10, DIGITS_PER_OVERLAY, replace=False)
         drawn = make_overlay(self.images, classes, rng, self.overlay)
         queries = [
-            another_image(self.images, digit, rng, index)
-            for digit, index in zip(drawn.classes, drawn.chosen, strict=True)
+            another_image(self.images, digit, rng, chosen)
+            for digit, chosen in zip(drawn.classes, drawn.chosen, strict=True)
         ]
         return drawn, self.images.images[queries]

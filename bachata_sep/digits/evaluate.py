@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ from .metrics import (
     summarize,
 )
 from .train import predict, predict_steering
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 EVALUATION_SEED = 1234
 """Fixed, so that the same checkpoint always gets the same numbers."""
@@ -124,7 +128,7 @@ def save_figure(
     plt.close(figure)
 
 
-def _panel(axis, image: np.ndarray, label: str, vmax: float = 1.0) -> None:
+def _panel(axis: Axes, image: np.ndarray, label: str, vmax: float = 1.0) -> None:
     axis.imshow(image, cmap="gray", vmin=0, vmax=vmax)
     axis.set_xticks([])
     axis.set_yticks([])
