@@ -356,32 +356,31 @@ def _digits() -> tuple:
     return load_model(DIGITS_CHECKPOINT), load_splits().test
 
 
-def draw_digits(digit: int, seed: int | None = None) -> list:
-    """A random overlay of four test digits that holds ``digit``, another image of that
-    digit as the query, and the model's predicted mask, with its IoU."""
-    from bachata_sep.digits.data import make_triplet
-    from bachata_sep.digits.metrics import MASK_THRESHOLD, per_item_scores
+def draw_digits(seed: int | None = None) -> list:
+    """A random overlay of four test digits, another image of each of them as four queries,
+    and the mask the model gave back to each: one mixture, four answers, picked by the query."""
+    from bachata_sep.digits.data import SteeringQueries
+    from bachata_sep.digits.metrics import MASK_THRESHOLD, per_item_scores, steering_hits
+    from bachata_sep.digits.train import predict_steering
 
     with _as_gradio_errors():
         model, images = _digits()
-    rng = np.random.default_rng(seed)
-    triplet = make_triplet(images, rng)
-    while triplet.target != int(digit):  # the target is uniform over ten classes
-        triplet = make_triplet(images, rng)
-    with torch.inference_mode():
-        prediction = model(
-            torch.from_numpy(triplet.overlay)[None, None],
-            torch.from_numpy(triplet.query)[None, None],
-        )[0, 0]
-    iou, _ = per_item_scores(
-        (prediction >= MASK_THRESHOLD)[None], torch.from_numpy(triplet.mask)[None]
+    steering = SteeringQueries(images, 1, int(np.random.default_rng(seed).integers(2**31)))
+    answers, masks = predict_steering(model, steering, torch.device("cpu"))
+    drawn, queries = steering[0]
+    predicted = answers[0] >= MASK_THRESHOLD
+    iou, _ = per_item_scores(predicted, masks[0])
+    hits = steering_hits(predicted[None], masks[0][None])[0]
+    scores = ", ".join(
+        f"{digit}: {value:.2f}" for digit, value in zip(drawn.classes, iou.tolist(), strict=True)
     )
     caption = (
-        f"Overlay of digits {', '.join(map(str, triplet.classes))}; query: another {digit}. "
-        f"Predicted mask vs. the true {digit}: IoU {iou.item():.2f}."
+        f"Overlay of digits {', '.join(map(str, sorted(drawn.classes)))}. Each query got "
+        f"back a mask that overlaps its own digit most in {int(hits.sum())} of 4 cases; "
+        f"IoU with the queried digit: {scores}."
     )
-    pictures = [_zoom(image) for image in (triplet.overlay, triplet.query, prediction.numpy())]
-    return [*pictures, caption]
+    pictures = [drawn.image / max(float(drawn.image.max()), 1e-6), *queries, *predicted.numpy()]
+    return [*(_zoom(picture) for picture in pictures), caption]
 
 
 def build_demo() -> gr.Blocks:
@@ -591,15 +590,21 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Digits"):
             gr.Markdown(
                 "The proof of concept: the same U-Net finds one MNIST digit in an overlay of "
-                "four, given another handwritten example of it."
+                "four (their mean, as sounds add in a mix), given another handwritten example "
+                "of it. Each of the four digits is asked for in turn: the overlay stays the "
+                "same, only the query changes, and so does the answer."
             )
+            draw = gr.Button("Draw a random overlay", variant="primary")
             with gr.Row():
-                digit = gr.Radio(list(range(10)), value=3, label="Digit to find")
-                draw = gr.Button("Draw a random overlay", variant="primary")
+                digit_overlay = gr.Image(label="overlay", interactive=False)
             with gr.Row():
-                digit_images = [
-                    gr.Image(label=label, interactive=False)
-                    for label in ("overlay", "query", "prediction")
+                digit_queries = [
+                    gr.Image(label=f"query {number}", interactive=False) for number in range(1, 5)
+                ]
+            with gr.Row():
+                digit_answers = [
+                    gr.Image(label=f"mask for query {number}", interactive=False)
+                    for number in range(1, 5)
                 ]
             caption = gr.Markdown()
 
@@ -666,7 +671,11 @@ def build_demo() -> gr.Blocks:
             api_name="ratings",
             concurrency_limit=None,
         )
-        draw.click(draw_digits, inputs=digit, outputs=[*digit_images, caption], api_name="digits")
+        draw.click(
+            lambda: draw_digits(),
+            outputs=[digit_overlay, *digit_queries, *digit_answers, caption],
+            api_name="digits",
+        )
     return demo
 
 

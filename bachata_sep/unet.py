@@ -188,6 +188,15 @@ def _zero_start_pair(size: int, inner: int) -> tuple[nn.Linear, nn.Linear]:
     return down, up
 
 
+def _presence_features(features: Tensor, mask_logits: Tensor, embedding: Tensor) -> Tensor:
+    """(B, C, H, W), (B, K, H, W), (B, E) -> (B, 2C + KC + E): the map's mean and max, its
+    mean under each soft mask (what the mask picked out), and the query embedding."""
+    weights = torch.sigmoid(mask_logits)
+    under_mask = torch.einsum("bkhw,bchw->bkc", weights, features)
+    under_mask = under_mask / weights.sum(dim=(2, 3))[..., None].clamp(min=1e-6)
+    return torch.cat([mean_and_max(features), under_mask.flatten(1), embedding], dim=1)
+
+
 CONDITIONINGS = ("film", "concat")
 
 
@@ -203,11 +212,14 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         residual: use residual conv blocks (the research's open question; both kept).
         condition_encoder: FiLM the encoder levels too, not only bottleneck and decoder,
             so the query can steer which features are extracted, not just how they merge.
-        presence_head: also predict whether the queried source is in the mixture at all,
-            from the pooled query-conditioned bottleneck. The mask then means "where it
-            is, if present" and the output is that mask times the presence probability:
-            a mask alone is pulled towards drawing the query's typical shape even when
-            the source is absent, since that is right on most training items.
+        presence_head: also predict whether the queried source is in the mixture at all.
+            The mask then means "where it is, if present" (a mask alone is pulled towards
+            drawing the query's typical shape even when the source is absent, since that
+            is right on most training items), and the output is that mask where the head
+            says present and nothing where it says absent. The head reads the last
+            decoder level (the bottleneck was at chance on digits: it has not yet found
+            the source) pooled over the whole map and under the mask, beside the query
+            embedding, so it can judge whether what the mask picked out is what was asked.
         conditioning: ``film`` (scale and shift every conditioned level's channels) or
             ``concat`` (the embedding, projected and tiled, as extra channels at the input
             and at the bottleneck; ``condition_encoder`` does not apply).
@@ -277,7 +289,13 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
             self.mixers = nn.ModuleList(
                 GlobalMixing(heights[level], frames[level]) for level in mixer_levels(depth)
             )
-        self.presence = nn.Linear(2 * widths[-1], out_channels) if presence_head else None
+        self.presence: nn.Sequential | None = None
+        if presence_head:
+            self.presence = nn.Sequential(
+                nn.Linear((2 + out_channels) * widths[0] + embedding_dim, embedding_dim),
+                nn.ReLU(),
+                nn.Linear(embedding_dim, out_channels),
+            )
 
     def encode_query(self, query: Tensor) -> Tensor:
         """Embed a query once so it can be reused for many mixtures.
@@ -317,12 +335,13 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         if self.tile_bottleneck is not None:
             x = _with_tiled(x, self.tile_bottleneck(embedding))
         x = _mixed(self.bottleneck(x, embedding), mixers)
-        presence = None
-        if self.presence is not None:
-            presence = self.presence(mean_and_max(x))
         for upsample, decoder in zip(self.upsamplers, self.decoders, strict=True):
             x = _mixed(decoder(torch.cat([upsample(x), skips.pop()], dim=1), embedding), mixers)
-        return self.head(x)[..., :height, :width], presence
+        mask = self.head(x)[..., :height, :width]
+        presence = None
+        if self.presence is not None:
+            presence = self.presence(_presence_features(x[..., :height, :width], mask, embedding))
+        return mask, presence
 
     def forward(
         self, mixture: Tensor, query: Tensor | None = None, query_embedding: Tensor | None = None
@@ -331,13 +350,15 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
 
         Give either ``query`` (same layout as ``encode_query`` takes) or a precomputed
         ``query_embedding`` of shape (B, E) or (E,); a single embedding is broadcast
-        over the whole batch of mixtures. With a presence head the mask is scaled by the
-        probability that the queried source is present.
+        over the whole batch of mixtures. With a presence head the mask is zero where the
+        head finds the queried source absent (probability under 0.5) and untouched where
+        present: scaling by the probability instead shrank the masks of every digit it was
+        only fairly sure of (validation IoU 0.581 against 0.592 after 600 steps).
         """
         mask, presence = self.outputs(mixture, query, query_embedding)
         if presence is None:
             return torch.sigmoid(mask)
-        return torch.sigmoid(mask) * torch.sigmoid(presence)[:, :, None, None]
+        return torch.sigmoid(mask) * (presence >= 0)[:, :, None, None]
 
     def _embedding(
         self, mixture: Tensor, query: Tensor | None, query_embedding: Tensor | None

@@ -271,19 +271,25 @@ def test_a_model_of_a_new_instrument_gets_its_row_reference_slider_and_rating(
     assert "maracas" in table.headers
 
 
-def test_digits_tab_shows_overlay_query_and_prediction(tmp_path, monkeypatch):
+def test_digits_tab_shows_one_overlay_four_queries_and_four_answers(tmp_path, monkeypatch):
     from bachata_sep.unet import ConditionedUNet
 
     ConditionedUNet(base_channels=4, depth=2, embedding_dim=8).save_pretrained(tmp_path)
     monkeypatch.setattr(app, "DIGITS_CHECKPOINT", tmp_path)
     app._digits.cache_clear()
     try:
-        overlay, query, prediction, caption = app.draw_digits(7, seed=0)
+        *pictures, caption = app.draw_digits(seed=0)
+        again = app.draw_digits(seed=0)
     finally:
         app._digits.cache_clear()
     zoomed = 28 * app.DIGIT_ZOOM
-    assert overlay.shape == query.shape == prediction.shape == (zoomed, zoomed)
-    assert "7" in caption and "IoU" in caption
+    assert len(pictures) == 1 + 4 + 4
+    assert all(picture.shape == (zoomed, zoomed) for picture in pictures)
+    assert pictures[0].max() == 255  # the faint mean overlay is stretched to be seen
+    queries = pictures[1:5]
+    assert not any(np.array_equal(queries[0], other) for other in queries[1:])
+    assert "of 4 cases" in caption and "IoU" in caption
+    assert again[-1] == caption
 
 
 def test_digits_tab_without_a_model_says_how_to_train_one(tmp_path, monkeypatch):
@@ -291,7 +297,7 @@ def test_digits_tab_without_a_model_says_how_to_train_one(tmp_path, monkeypatch)
     app._digits.cache_clear()
     try:
         with pytest.raises(gr.Error, match="digits train"):
-            app.draw_digits(3)
+            app.draw_digits()
     finally:
         app._digits.cache_clear()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bachata_sep.unet import ConditionedUNet
+from bachata_sep.unet import ConditionedUNet, _presence_features
 
 
 def tiny_unet(**overrides) -> ConditionedUNet:
@@ -123,14 +123,16 @@ def test_save_and_load_round_trip_offline(tmp_path, monkeypatch):
     assert loaded.depth == model.depth and loaded.encoders[0].film is None
 
 
-def test_presence_head_scales_the_mask_by_the_presence_probability():
+def test_presence_head_gates_the_mask_on_or_off():
     torch.manual_seed(0)
     model = tiny_unet(presence_head=True).eval()
     mixture, query = torch.rand(3, 1, 28, 28), torch.rand(3, 1, 28, 28)
     with torch.no_grad():
+        model.presence[-1].bias.fill_(50.0)  # sure it is there: the mask as it is
         mask_logits, presence_logits = model.outputs(mixture, query)
-        expected = torch.sigmoid(mask_logits) * torch.sigmoid(presence_logits)[:, :, None, None]
-        torch.testing.assert_close(model(mixture, query), expected)
+        torch.testing.assert_close(model(mixture, query), torch.sigmoid(mask_logits))
+        model.presence[-1].bias.fill_(-50.0)  # sure it is not: nothing
+        assert model(mixture, query).abs().sum() == 0
     assert presence_logits.shape == (3, 1)
     assert tiny_unet().outputs(mixture, query)[1] is None
 
@@ -142,6 +144,20 @@ def test_presence_head_learns_from_the_query():
     _, presence = model.outputs(torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28))
     presence.sum().backward()
     assert model.bottleneck.film.project.weight.grad.abs().sum() > 0
+
+
+def test_presence_reads_what_the_mask_picked_out_beside_the_query():
+    features = torch.zeros(1, 2, 4, 4)
+    features[0, 0, :2] = 3.0  # channel 0 lights the top half, channel 1 nothing
+    mask_logits = torch.full((1, 1, 4, 4), -30.0)
+    mask_logits[0, 0, :2] = 30.0  # the mask picks the top half
+    embedding = torch.tensor([[5.0, 6.0]])
+    pooled = _presence_features(features, mask_logits, embedding)
+    mean, peak, under_mask = pooled[0, :2], pooled[0, 2:4], pooled[0, 4:6]
+    torch.testing.assert_close(mean, torch.tensor([1.5, 0.0]))
+    torch.testing.assert_close(peak, torch.tensor([3.0, 0.0]))
+    torch.testing.assert_close(under_mask, torch.tensor([3.0, 0.0]))
+    torch.testing.assert_close(pooled[0, 6:], embedding[0])
 
 
 def test_time_mixing_starts_as_frequency_mixing_then_learns():

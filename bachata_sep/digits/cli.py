@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .data import OVERLAYS
+
 DEFAULT_CHECKPOINT = Path("checkpoints/digits")
 
 
@@ -33,6 +35,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     train.add_argument("--resume", action="store_true", help="continue from --out's saved state")
     train.add_argument("--residual", action="store_true", help="use residual U-Net blocks")
+    train.add_argument(
+        "--overlay", choices=OVERLAYS, default="mean", help="how digits combine (default: mean)"
+    )
+    train.add_argument(
+        "--query-class-weight",
+        type=float,
+        default=1.0,
+        help="weight of the training-only loss that names the query's class (0: off)",
+    )
     train.add_argument("--validation-every", type=_positive_int, default=500, metavar="STEPS")
     train.add_argument("--mnist-dir", type=Path, help="folder with full MNIST's IDX files")
     train.set_defaults(run=_run_train)
@@ -43,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--figure", type=Path, help="save the example grid to this PNG")
     evaluate.add_argument("--overlays", type=_positive_int, default=2000, help="test overlays")
     evaluate.add_argument("--seed", type=int, help="overlay seed (default: the fixed one)")
+    evaluate.add_argument(
+        "--overlay", choices=OVERLAYS, default="mean", help="how digits combine (default: mean)"
+    )
     evaluate.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     evaluate.add_argument("--mnist-dir", type=Path, help="folder with full MNIST's IDX files")
     evaluate.set_defaults(run=_run_evaluate)
@@ -60,13 +74,22 @@ def _run_train(args: argparse.Namespace) -> int:
         device=args.device,
         resume=args.resume,
         residual=args.residual,
+        overlay=args.overlay,
+        query_class_weight=args.query_class_weight,
         validation_every=args.validation_every,
         mnist_dir=args.mnist_dir,
     )
     best = train(config)
     print(
         f"best validation IoU {best['val_mean_iou']:.4f} at step {int(best['step'])}, "
-        f"absent FP rate {best['val_absent_fp_rate']:.4f}; saved to {args.out}"
+        f"absent FP rate {best['val_absent_fp_rate']:.4f}, "
+        f"query steering {best['val_query_steering']:.4f}"
+        + (
+            f" (presence threshold moved by {best['presence_shift']:+.2f} logits)"
+            if "presence_shift" in best
+            else ""
+        )
+        + f"; saved to {args.out}"
     )
     return 0
 
@@ -78,6 +101,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         args.checkpoint,
         n_overlays=args.overlays,
         seed=EVALUATION_SEED if args.seed is None else args.seed,
+        overlay=args.overlay,
         mnist_dir=args.mnist_dir,
         figure=args.figure,
         device=args.device,
@@ -88,7 +112,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         print(
             f"mean IoU {scores['mean_iou']:.4f}  mean Dice {scores['mean_dice']:.4f}  "
             f"absent FP rate {scores['absent_fp_rate']:.4f}  "
-            f"({scores['n_present']} present, {scores['n_absent']} absent queries)"
+            f"query steering {scores['query_steering']:.4f}  ({scores['overlay']} overlay, "
+            f"{scores['n_present']} present, {scores['n_absent']} absent queries)"
         )
     if args.figure is not None and not args.json:
         print(f"figure saved to {args.figure}")

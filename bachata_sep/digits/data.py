@@ -3,6 +3,7 @@
 A triplet is (overlay of four digits of distinct classes, query = a *different* image of
 the target class, ground-truth mask = the target digit's own pixels). In an "absent"
 triplet the queried class is not in the overlay, so the right answer is an empty mask.
+The overlay is by default the digits' mean, as sound sources add in a mixture.
 The split is by image, so test digits are never seen in training, not even as queries.
 """
 
@@ -117,6 +118,53 @@ def _load_idx(folder: Path, part: str) -> DigitImages:
     return _as_digit_images(pixels, labels)
 
 
+OVERLAYS = ("mean", "max")
+"""``mean`` (default): the four digits add, scaled by 1/4, as sources add in a mixture, so
+a pixel keeps how many digits ink it. ``max``: pixel-wise maximum, where overlaps saturate
+into one blob that hides which digit drew them."""
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Four digits of distinct classes drawn on top of each other."""
+
+    image: np.ndarray
+    classes: tuple[int, ...]
+    """The digits' classes, in drawing order (not sorted)."""
+    chosen: tuple[int, ...]
+    """The digits' image indices."""
+    masks: np.ndarray
+    """(4, 28, 28): each digit's own ink, overlaps included."""
+
+
+def make_overlay(
+    images: DigitImages, classes: np.ndarray, rng: np.random.Generator, overlay: str
+) -> Overlay:
+    """Draw one image of each class and combine them as ``overlay`` says (see OVERLAYS)."""
+    chosen = [int(rng.choice(images.by_class[digit])) for digit in classes]
+    digits = images.images[chosen]
+    if overlay == "mean":
+        image = digits.mean(axis=0)
+    elif overlay == "max":
+        image = digits.max(axis=0)
+    else:
+        raise ValueError(f"unknown overlay {overlay!r}: use one of {OVERLAYS}")
+    return Overlay(
+        image=image,
+        classes=tuple(int(digit) for digit in classes),
+        chosen=tuple(chosen),
+        masks=(digits > INK_THRESHOLD).astype(np.float32),
+    )
+
+
+def another_image(
+    images: DigitImages, digit: int, rng: np.random.Generator, not_index: int = -1
+) -> int:
+    """An image of class ``digit`` other than ``not_index``: a query never repeats the target."""
+    candidates = images.by_class[digit]
+    return int(rng.choice(candidates[candidates != not_index]))
+
+
 @dataclass(frozen=True)
 class Triplet:
     overlay: np.ndarray
@@ -124,6 +172,8 @@ class Triplet:
     mask: np.ndarray
     visible: np.ndarray
     """The mask's pixels that no other digit inks: all the overlay shows of the target."""
+    ink: np.ndarray
+    """Every digit's ink: the answer that ignores the query."""
     target: int
     classes: tuple[int, ...]
     present: bool
@@ -133,37 +183,27 @@ def make_triplet(
     images: DigitImages,
     rng: np.random.Generator,
     absent: bool = False,
-    combine: str = "max",
+    overlay: str = "mean",
 ) -> Triplet:
     """Overlay four digits of distinct classes and query one class (or an absent one).
 
-    ``combine`` is ``"max"`` (pixel-wise maximum) or ``"sum"`` (sum clipped to 1). The
-    mask is the target digit's own ink, overlaps included: a target pixel covered by
+    The mask is the target digit's own ink, overlaps included: a target pixel covered by
     another digit is still a target pixel.
     """
-    by_class = images.by_class
     classes = rng.choice(10, DIGITS_PER_OVERLAY + 1, replace=False)
-    shown = classes[:DIGITS_PER_OVERLAY]
-    target = int(classes[DIGITS_PER_OVERLAY] if absent else shown[0])
-    chosen = [rng.choice(by_class[digit]) for digit in shown]
-    digits = images.images[chosen]
-    if combine == "max":
-        overlay = digits.max(axis=0)
-    elif combine == "sum":
-        overlay = np.minimum(digits.sum(axis=0), 1.0)
-    else:
-        raise ValueError(f"unknown combine {combine!r}: use 'max' or 'sum'")
-    candidates = by_class[target]
-    query_index = rng.choice(candidates[candidates != chosen[0]] if not absent else candidates)
-    mask = np.zeros_like(overlay) if absent else (digits[0] > INK_THRESHOLD).astype(np.float32)
-    others_ink = (digits[1:] > INK_THRESHOLD).any(axis=0)
+    drawn = make_overlay(images, classes[:DIGITS_PER_OVERLAY], rng, overlay)
+    target = int(classes[DIGITS_PER_OVERLAY] if absent else classes[0])
+    query_index = another_image(images, target, rng, -1 if absent else drawn.chosen[0])
+    mask = np.zeros_like(drawn.image) if absent else drawn.masks[0]
+    others_ink = drawn.masks[1:].any(axis=0)
     return Triplet(
-        overlay=overlay,
+        overlay=drawn.image,
         query=images.images[query_index],
         mask=mask,
         visible=mask * ~others_ink,
+        ink=drawn.masks.max(axis=0),
         target=target,
-        classes=tuple(int(digit) for digit in np.sort(shown)),
+        classes=tuple(sorted(drawn.classes)),
         present=not absent,
     )
 
@@ -171,9 +211,9 @@ def make_triplet(
 class OverlayTriplets(Dataset):
     """``length`` triplets; item ``i`` is a pure function of (seed, i), so reproducible.
 
-    Items are ``(overlay, query, mask, present)`` tensors, images shaped (1, 28, 28).
-    A fraction ``absent_fraction`` of the items (chosen by the same seed) query a class
-    that is not in the overlay.
+    Items are ``(overlay, query, mask, present, query_class)`` tensors, images shaped
+    (1, 28, 28). A fraction ``absent_fraction`` of the items (chosen by the same seed)
+    query a class that is not in the overlay.
     """
 
     def __init__(
@@ -182,13 +222,13 @@ class OverlayTriplets(Dataset):
         length: int,
         seed: int,
         absent_fraction: float = 0.2,
-        combine: str = "max",
+        overlay: str = "mean",
     ) -> None:
         self.images = images
         self.length = length
         self.seed = seed
         self.absent_fraction = absent_fraction
-        self.combine = combine
+        self.overlay = overlay
 
     def __len__(self) -> int:
         return self.length
@@ -196,13 +236,42 @@ class OverlayTriplets(Dataset):
     def triplet(self, index: int) -> Triplet:
         rng = np.random.default_rng((self.seed, index))
         absent = bool(rng.random() < self.absent_fraction)
-        return make_triplet(self.images, rng, absent=absent, combine=self.combine)
+        return make_triplet(self.images, rng, absent=absent, overlay=self.overlay)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         triplet = self.triplet(index)
         return (
             torch.from_numpy(triplet.overlay[None]),
             torch.from_numpy(triplet.query[None]),
             torch.from_numpy(triplet.mask[None]),
             torch.tensor(triplet.present),
+            torch.tensor(triplet.target),
         )
+
+
+class SteeringQueries:
+    """``length`` overlays, each to be queried for every one of its four classes with
+    another image of that class: does the query decide which digit comes out?
+
+    Item ``i`` is a pure function of (seed, i), like :class:`OverlayTriplets`.
+    """
+
+    def __init__(self, images: DigitImages, length: int, seed: int, overlay: str = "mean") -> None:
+        self.images = images
+        self.length = length
+        self.seed = seed
+        self.overlay = overlay
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[Overlay, np.ndarray]:
+        """The overlay and its four queries (4, 28, 28), in the overlay's class order."""
+        rng = np.random.default_rng((self.seed, index))
+        classes = rng.choice(10, DIGITS_PER_OVERLAY, replace=False)
+        drawn = make_overlay(self.images, classes, rng, self.overlay)
+        queries = [
+            another_image(self.images, digit, rng, chosen)
+            for digit, chosen in zip(drawn.classes, drawn.chosen, strict=True)
+        ]
+        return drawn, self.images.images[queries]

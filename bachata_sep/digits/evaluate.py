@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -11,15 +12,21 @@ from ..errors import BadInputError
 from ..pretrained import load_weights
 from ..training import pick_device
 from ..unet import ConditionedUNet
-from .data import INK_THRESHOLD, OverlayTriplets, Triplet, load_splits
-from .metrics import MASK_THRESHOLD, false_positive_pixels, per_item_scores, summarize
-from .train import predict
+from .data import OverlayTriplets, SteeringQueries, Triplet, load_splits
+from .metrics import (
+    MASK_THRESHOLD,
+    false_positive_pixels,
+    per_item_scores,
+    steering_hits,
+    summarize,
+)
+from .train import predict, predict_steering
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 EVALUATION_SEED = 1234
 """Fixed, so that the same checkpoint always gets the same numbers."""
-
-FIGURE_ROWS = 8
-FIGURE_ABSENT_ROWS = 2
 
 
 def load_model(checkpoint: str | Path, device: torch.device | str = "cpu") -> ConditionedUNet:
@@ -38,23 +45,35 @@ def evaluate(
     n_overlays: int = 2000,
     seed: int = EVALUATION_SEED,
     absent_fraction: float = 0.2,
+    overlay: str = "mean",
     mnist_dir: str | Path | None = None,
     figure: str | Path | None = None,
     device: str = "auto",
-) -> dict[str, float]:
-    """Mean IoU / Dice on present queries and absent-query false-positive rate, with the
-    two figures that put them in scale: the IoU of answering with the overlay's whole
-    ink, and the share of the target's pixels that no other digit covers.
+) -> dict[str, float | int | str]:
+    """Mean IoU / Dice on present queries, absent-query false-positive rate and query
+    steering; the IoU of the mask alone (as if the presence head always said present),
+    which tells the mask's misses from the head's; and the two figures that put them in
+    scale: the IoU of answering with every digit's ink, and the share of the target's
+    pixels that no other digit covers.
 
-    The overlays are built from test images only, which training never saw.
+    The overlays are built from test images only, which training never saw. Steering
+    queries each of ``n_overlays`` further overlays for all four of its classes.
     """
     torch_device = pick_device(device)
     model = load_model(checkpoint, torch_device)
-    test = OverlayTriplets(load_splits(mnist_dir).test, n_overlays, seed, absent_fraction)
+    images = load_splits(mnist_dir).test
+    test = OverlayTriplets(images, n_overlays, seed, absent_fraction, overlay)
     probabilities, masks, present = predict(model, test, torch_device)
     examples = [test.triplet(index) for index in range(len(test))]
-    scores = summarize(probabilities, masks, present)
+    scores: dict[str, float | int | str] = dict(summarize(probabilities, masks, present))
+    ungated, _, _ = predict(model, test, torch_device, gated=False)
+    scores["mask_only_iou"] = summarize(ungated, masks, present)["mean_iou"]
+    steering = SteeringQueries(images, n_overlays, seed, overlay)
+    answers, digit_masks = predict_steering(model, steering, torch_device)
+    hits = steering_hits(answers >= MASK_THRESHOLD, digit_masks)
     scores.update(
+        query_steering=hits.float().mean().item(),
+        overlay=overlay,
         n_overlays=n_overlays,
         seed=seed,
         mask_threshold=MASK_THRESHOLD,
@@ -62,59 +81,55 @@ def evaluate(
         **occlusion_context(examples),
     )
     if figure is not None:
-        save_figure(examples, probabilities, Path(figure))
+        drawn, queries = steering[0]
+        save_figure(drawn.image, queries, answers[0], digit_masks[0], drawn.classes, Path(figure))
     return scores
 
 
 def occlusion_context(examples: list[Triplet]) -> dict[str, float]:
     """How much the overlays give away, over present queries, whatever the model."""
     present = [example for example in examples if example.present]
-    overlay_ink = torch.from_numpy(np.stack([e.overlay for e in present]) > INK_THRESHOLD)
+    overlay_ink = torch.from_numpy(np.stack([e.ink for e in present]))
     masks = torch.from_numpy(np.stack([e.mask for e in present]))
     all_ink_iou, _ = per_item_scores(overlay_ink, masks)
     visible = np.mean([e.visible.sum() / e.mask.sum() for e in present])
     return {"all_ink_iou": all_ink_iou.mean().item(), "visible_fraction": float(visible)}
 
 
-def _figure_rows(present: np.ndarray) -> list[int]:
-    """The first present and absent examples, so the figure shows both cases."""
-    absent_rows = np.flatnonzero(~present)[:FIGURE_ABSENT_ROWS].tolist()
-    present_rows = np.flatnonzero(present)[: FIGURE_ROWS - len(absent_rows)].tolist()
-    return sorted(present_rows + absent_rows)
-
-
-def save_figure(examples: list[Triplet], probabilities: torch.Tensor, path: Path) -> None:
-    """Grid of overlay | query | ground truth | prediction, one example per row."""
+def save_figure(
+    overlay: np.ndarray,
+    queries: np.ndarray,
+    answers: torch.Tensor,
+    digit_masks: torch.Tensor,
+    classes: tuple[int, ...],
+    path: Path,
+) -> None:
+    """One overlay, then its four queries above the four masks they got back: the same
+    mixture, a different answer for each query."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _figure_rows(np.array([example.present for example in examples]))
-    predicted = probabilities >= MASK_THRESHOLD
-    figure, axes = plt.subplots(len(rows), 4, figsize=(6.4, 1.7 * len(rows)), squeeze=False)
-    for row, index in zip(axes, rows, strict=True):
-        example = examples[index]
-        prediction = predicted[index, 0]
-        iou, _ = per_item_scores(prediction[None], torch.from_numpy(example.mask)[None])
-        shown = "".join(str(digit) for digit in example.classes)
-        verdict = f"IoU {iou.item():.2f}" if example.present else f"{int(prediction.sum())} px"
-        panels = [
-            (example.overlay, f"digits {shown}"),
-            (example.query, f"query: {example.target}"),
-            (example.mask, "present" if example.present else "absent"),
-            (prediction.numpy(), verdict),
-        ]
-        for axis, (image, label) in zip(row, panels, strict=True):
-            axis.imshow(image, cmap="gray", vmin=0, vmax=1)
-            axis.set_xticks([])
-            axis.set_yticks([])
-            axis.set_xlabel(label, fontsize=8)
-    for axis, title in zip(
-        axes[0], ("overlay", "query", "ground truth", "prediction"), strict=True
-    ):
-        axis.set_title(title, fontsize=9)
+    predicted = answers >= MASK_THRESHOLD
+    hits = steering_hits(predicted[None], digit_masks[None])[0]
+    figure, axes = plt.subplots(2, 5, figsize=(8.0, 3.6), squeeze=False)
+    shown = ", ".join(map(str, sorted(classes)))
+    _panel(axes[0, 0], overlay, f"overlay of {shown}", vmax=float(overlay.max()))
+    _panel(axes[1, 0], digit_masks.amax(0).numpy(), "every digit's ink")
+    for column, digit in enumerate(classes, start=1):
+        iou, _ = per_item_scores(predicted[column - 1][None], digit_masks[column - 1][None])
+        verdict = "steered" if hits[column - 1] else "missed"
+        _panel(axes[0, column], queries[column - 1], f"query: a {digit}")
+        _panel(axes[1, column], predicted[column - 1].numpy(), f"IoU {iou.item():.2f}, {verdict}")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _panel(axis: Axes, image: np.ndarray, label: str, vmax: float = 1.0) -> None:
+    axis.imshow(image, cmap="gray", vmin=0, vmax=vmax)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.set_xlabel(label, fontsize=8)

@@ -48,3 +48,19 @@ def summarize(probabilities: Tensor, truth: Tensor, present: Tensor) -> dict[str
         "n_present": int(present.sum()),
         "n_absent": int((~present).sum()),
     }
+
+
+def steering_hits(predicted: Tensor, masks: Tensor) -> Tensor:
+    """(N, K, H, W) answers to the queries for each of an overlay's K digits and (N, K, H, W)
+    the digits' true masks -> (N, K): answer k overlaps digit k more than any other digit.
+
+    An empty answer overlaps none and misses, so a model cannot pass by saying nothing.
+    """
+    answers = predicted.flatten(2).bool()[:, :, None]
+    truth = masks.flatten(2).bool()[:, None]
+    intersection = (answers & truth).sum(-1).float()
+    iou = intersection / (answers | truth).sum(-1).float().clamp(min=1)
+    own = iou.diagonal(dim1=1, dim2=2)
+    eye = torch.eye(iou.shape[1], dtype=torch.bool, device=iou.device)
+    others = iou.masked_fill(eye, -1.0).amax(dim=2)
+    return own > others
