@@ -16,9 +16,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import MissingWeightsError
-
-# Re-exported: bachata_sep.digits.evaluate imports load_weights from here.
-from .folders import load_weights as load_weights
 from .folders import model_folders
 from .separators import IdentitySeparator, Separator
 

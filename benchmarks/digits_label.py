@@ -24,7 +24,7 @@ from bachata_sep.digits.data import OVERLAYS, OverlayTriplets, SteeringQueries, 
 from bachata_sep.digits.evaluate import EVALUATION_SEED
 from bachata_sep.digits.metrics import MASK_THRESHOLD, steering_hits, summarize
 from bachata_sep.digits.train import DIGITS_MODEL, mask_loss
-from bachata_sep.training import cosine_learning_rate
+from bachata_sep.train.training import cosine_learning_rate
 from bachata_sep.unet import ConditionedUNet
 
 

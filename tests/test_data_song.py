@@ -210,3 +210,14 @@ def test_swing_delays_off_beat_eighths_and_sixteenths_by_half():
     assert swing_delay(1.25, 0.08) == swing_delay(1.75, 0.08) == pytest.approx(0.04)
     folded = fold_register([Note(0, 1, 40, 1.0), Note(1, 1, 47, 1.0)], 12, 28, 55)
     assert [note.pitch for note in folded] == [52, 47]
+
+
+def test_split_other_gives_each_interferer_its_stem_of_the_same_song(song):
+    split = render_song(SEED, "procedural", duration=14.0, split_other=True)
+    assert set(split.stems) == set(STEMS) - {"other"} | {"voice", "keys", "percussion"}
+    np.testing.assert_allclose(split.mixture, song.mixture, atol=1e-6)
+    interferers = split.stems["voice"] + split.stems["keys"] + split.stems["percussion"]
+    np.testing.assert_allclose(interferers, song.stems["other"], atol=1e-6)
+    assert split.annotations["stems"]["keys"] == ["keys"]
+    playing = [name for name in ("voice", "keys", "percussion") if np.abs(split.stems[name]).max()]
+    assert len(playing) >= 2, playing  # the parts are apart, not all in one stem

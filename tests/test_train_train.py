@@ -14,7 +14,7 @@ from bachata_sep.model import InstrumentModel, ModelSeparator
 from bachata_sep.spec import ClipSpec
 from bachata_sep.train.cards import METRICS_FILE
 from bachata_sep.train.train import TrainConfig, train, waveform_loss
-from bachata_sep.training import LOG_FILE, STATE_FILE
+from bachata_sep.train.training import LOG_FILE, STATE_FILE
 from bachata_sep.transforms import stft
 
 TINY = {"base_channels": 8, "depth": 2, "frequency_pool": 8, "batch_size": 4}

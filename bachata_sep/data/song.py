@@ -212,6 +212,7 @@ def render_song(
     exclude: tuple[str, ...] = (),
     tempo_drift: float = 0.0,
     drift_shape: str = "sine",
+    split_other: bool = False,
 ) -> Song:
     """Render the song of ``seed``: same seed and options → the same audio, bit for bit.
 
@@ -228,6 +229,8 @@ def render_song(
     draws the song far wider (see the module's docstring). ``tempo_drift`` (percent) lets
     the tempo wander as a band's does, by ``drift_shape`` (see ``tempo.drift_curve``):
     notes and annotations are warped alike, and the song is otherwise the same.
+    ``split_other`` gives the voice, the keys and the extra percussion a stem each instead
+    of sharing ``other``.
     """
     if duration is not None and duration < MIN_DURATION:
         raise BadInputError(f"a song must last at least {MIN_DURATION:g} s, not {duration:g} s")
@@ -284,8 +287,11 @@ def render_song(
             arrangement.parts[part] = fold_register(
                 arrangement.parts[part], shift, *REGISTER_RANGES[part]
             )
-    dry = np.zeros((len(STEMS), 2, length), dtype=np.float32)
-    sends = np.zeros((len(STEMS), length), dtype=np.float32)
+    # ``split_other`` keeps each interferer a stem of its own (voice, keys, percussion), for
+    # separating an instrument no model trained on; the song itself is the same.
+    stem_names = (*INSTRUMENTS, *INTERFERER_PARTS) if split_other else STEMS
+    dry = np.zeros((len(stem_names), 2, length), dtype=np.float32)
+    sends = np.zeros((len(stem_names), length), dtype=np.float32)
     chains = {}
     for part in PARTS:
         notes = humanise(
@@ -306,12 +312,12 @@ def render_song(
             offset_db += wide.uniform(*WIDE_LEVEL_DB)
         mono = level(mono, LEVELS_DB[part] + offset_db)
         mono = equalise(mono, random_eq(rng, SAMPLE_RATE))
-        stem = STEMS.index(part if part in INSTRUMENTS else OTHER)
+        stem = stem_names.index(part if part in INSTRUMENTS or split_other else OTHER)
         dry[stem] += pan(mono, rng.uniform(-1, 1) * PAN_RANGE[part])
         sends[stem] += np.float32(rng.uniform(*SEND_RANGE[part])) * mono
     impulse = reverb_impulse(rng, SAMPLE_RATE, rt60=rng.uniform(0.5, 1.5))
     wet = add_reverb(dry, sends, impulse)
-    stems = dict(zip(STEMS, wet, strict=True))
+    stems = dict(zip(stem_names, wet, strict=True))
     stems = master(stems, rng, fade=duration is not None)
     mixture = np.sum(np.stack(list(stems.values())), axis=0, dtype=np.float32)
     annotations = annotate(arrangement, first_downbeat, length / SAMPLE_RATE, curve)
@@ -330,7 +336,9 @@ def render_song(
         timbres={part: timbres[part].name for part in PARTS},
         timbre_spread=timbre_spread,
         extra_programs=extra_programs,
-        stems={**{name: [name] for name in INSTRUMENTS}, OTHER: list(INTERFERER_PARTS)},
+        stems={name: [name] for name in stem_names}
+        if split_other
+        else {**{name: [name] for name in INSTRUMENTS}, OTHER: list(INTERFERER_PARTS)},
     )
     if bank is not None:
         from .samples import describe

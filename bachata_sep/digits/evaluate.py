@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from ..errors import BadInputError
-from ..pretrained import load_weights
-from ..training import pick_device
+from ..folders import load_weights
+from ..train.training import pick_device
 from ..unet import ConditionedUNet
 from .data import OverlayTriplets, SteeringQueries, Triplet, load_splits
 from .metrics import (

@@ -18,8 +18,8 @@ from torch import Tensor, nn
 from torch.utils.data import default_collate
 from tqdm import tqdm
 
-from ..pretrained import load_weights
-from ..training import (
+from ..folders import load_weights
+from ..train.training import (
     LOG_FILE,
     append_log,
     cosine_learning_rate,

@@ -41,7 +41,11 @@ from ..errors import BadInputError
 from ..folders import instrument_names, load_weights, reference_clip
 from ..model import InstrumentModel
 from ..spec import ClipSpec
-from ..training import (
+from ..transforms import istft, stft
+from ..unet import CONDITIONINGS, level_widths
+from .cards import update_metrics
+from .metrics import sdr, si_sdr
+from .training import (
     LOG_FILE,
     append_log,
     cosine_learning_rate,
@@ -51,10 +55,6 @@ from ..training import (
     pick_device,
     save_state,
 )
-from ..transforms import istft, stft
-from ..unet import CONDITIONINGS, level_widths
-from .cards import update_metrics
-from .metrics import sdr, si_sdr
 
 LOG_COLUMNS = (
     "step",

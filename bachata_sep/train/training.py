@@ -21,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .errors import BadInputError
+from ..errors import BadInputError
 
 STATE_FILE = "training_state.safetensors"
 LOG_FILE = "training_log.csv"
