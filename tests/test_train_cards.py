@@ -55,3 +55,17 @@ def test_a_folder_serving_one_instrument_of_a_shared_model_says_so():
     assert "- weights: the same file as checkpoints/shared/four-instruments" in card
     assert "- why: chosen on real recordings" in card
     assert "- why" not in render_card({"training": {"instrument": "bass"}})
+
+
+def test_a_fine_tunes_card_says_where_it_started_from():
+    training = {
+        "instrument": "guira",
+        "command": "bachata-sep train --instrument guira --init checkpoints/guira",
+        "init": "checkpoints/guira trained on plain renders",
+    }
+    lines = render_card({"training": training}).splitlines()
+    command = lines.index(
+        "- command: `bachata-sep train --instrument guira --init checkpoints/guira`"
+    )
+    assert lines[command + 1] == "- started from: checkpoints/guira trained on plain renders"
+    assert "- started from" not in render_card({"training": {"instrument": "bass"}})

@@ -66,6 +66,7 @@ def render_card(metrics: dict) -> str:
         f"- timbre families heard in training: {', '.join(training.get('sources', ['?']))} "
         "(every other family is held out for this model)",
         f"- command: `{training.get('command', '?')}`",
+        *([f"- started from: {training['init']}"] if "init" in training else []),
         f"- model: {training.get('parameters', '?')} parameters, "
         f"{training.get('size_mb', '?')} MB; {training.get('model', '')}",
         f"- wall time: {training.get('wall_s', '?')} s on {training.get('machine', '?')}",
