@@ -30,6 +30,17 @@ from .spec import ClipSpec
 from .unet import ConditionedUNet
 
 
+def without_removed_options(unet: dict) -> dict:
+    """A U-Net config without ``residual`` and ``conditioning``, which saved configs name:
+    only plain blocks and FiLM are built (the alternatives were measured and removed)."""
+    if unet.get("residual", False) or unet.get("conditioning", "film") != "film":
+        raise BadInputError(
+            "this model uses residual blocks or concatenation conditioning, which bachata-sep "
+            "does not build: retrain it"
+        )
+    return {key: value for key, value in unet.items() if key not in ("residual", "conditioning")}
+
+
 class InstrumentModel(nn.Module, PyTorchModelHubMixin):
     """Mask estimator for one instrument: heatmap ``(B, 1, F, T)`` + query → mask ``(B, F, T)``.
 
@@ -56,7 +67,7 @@ class InstrumentModel(nn.Module, PyTorchModelHubMixin):
         self.frequency_pool = frequency_pool
         self.full_resolution_bins = full_resolution_bins
         self.unet = ConditionedUNet(
-            **(unet or {}), height=self.pooled_bins, width=self.spec.n_frames
+            **without_removed_options(unet or {}), height=self.pooled_bins, width=self.spec.n_frames
         )
 
     @property

@@ -4,8 +4,9 @@ Separation is posed as semantic segmentation: the network sees a mixture heatmap
 (an image, or an STFT magnitude scaled to [0, 1]) and predicts a soft mask of where the
 wanted source lies in it. *Which* source is wanted is not a fixed output channel but a
 query: a different example of that source, pooled to an embedding that modulates the
-U-Net's feature maps by FiLM (per-channel scale and shift), or, the simpler alternative we
-measured it against, is tiled over the map and concatenated as extra input channels.
+U-Net's feature maps by FiLM (per-channel scale and shift). Concatenating the tiled
+embedding as extra channels instead, and residual blocks, were measured and not kept
+(docs/design.md).
 One code path serves 1x28x28 digits and 1xFxT spectrograms, so the digits model is a
 real test of the architecture.
 """
@@ -64,12 +65,6 @@ def _mixed(features: Tensor, mixers: Iterator[nn.Module]) -> Tensor:
     return features if mixer is None else mixer(features)
 
 
-def _with_tiled(features: Tensor, vector: Tensor) -> Tensor:
-    """(B, C, H, W) and (B, D) -> (B, C + D, H, W): the vector repeated at every place."""
-    tiled = vector[:, :, None, None].expand(-1, -1, *features.shape[-2:])
-    return torch.cat([features, tiled], dim=1)
-
-
 class FiLM(nn.Module):
     """Per-channel ``x * (1 + scale) + shift`` predicted from the query embedding.
 
@@ -88,7 +83,7 @@ class FiLM(nn.Module):
 
 
 class ConvBlock(nn.Module):
-    """Two 3x3 convolutions, optionally residual, optionally FiLM-conditioned.
+    """Two 3x3 convolutions, optionally FiLM-conditioned.
 
     FiLM sits after the last normalisation and before the ReLU, as in the FiLM paper:
     there the query can switch channels off, and no later normalisation undoes it.
@@ -98,7 +93,6 @@ class ConvBlock(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        residual: bool,
         embedding_dim: int | None = None,
     ) -> None:
         super().__init__()
@@ -107,21 +101,12 @@ class ConvBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.norm2 = _group_norm(out_channels)
         self.film = FiLM(embedding_dim, out_channels) if embedding_dim else None
-        self.shortcut: nn.Module | None = None
-        if residual:
-            self.shortcut = (
-                nn.Identity()
-                if in_channels == out_channels
-                else nn.Conv2d(in_channels, out_channels, 1, bias=False)
-            )
 
     def forward(self, x: Tensor, embedding: Tensor | None = None) -> Tensor:
         y = F.relu(self.norm1(self.conv1(x)))
         y = self.norm2(self.conv2(y))
         if self.film is not None:
             y = self.film(y, embedding)
-        if self.shortcut is not None:
-            y = y + self.shortcut(x)
         return F.relu(y)
 
 
@@ -132,16 +117,14 @@ class QueryEncoder(nn.Module):
     the example sits in it: the query says what to look for, not where.
     """
 
-    def __init__(
-        self, in_channels: int, channels: list[int], embedding_dim: int, residual: bool
-    ) -> None:
+    def __init__(self, in_channels: int, channels: list[int], embedding_dim: int) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         previous = in_channels
         for index, width in enumerate(channels):
             if index > 0:
                 layers.append(nn.MaxPool2d(2, ceil_mode=True))
-            layers.append(ConvBlock(previous, width, residual))
+            layers.append(ConvBlock(previous, width))
             previous = width
         self.features = nn.Sequential(*layers)
         self.project = nn.Sequential(
@@ -197,9 +180,6 @@ def _presence_features(features: Tensor, mask_logits: Tensor, embedding: Tensor)
     return torch.cat([mean_and_max(features), under_mask.flatten(1), embedding], dim=1)
 
 
-CONDITIONINGS = ("film", "concat")
-
-
 class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
     """U-Net mask estimator whose every level is FiLM-conditioned on a query embedding.
 
@@ -209,7 +189,6 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         base_channels: width of the first level; each deeper level doubles it.
         depth: number of 2x downsamplings; inputs are padded to a multiple of 2**depth.
         embedding_dim: size of the query embedding.
-        residual: use residual conv blocks (the research's open question; both kept).
         condition_encoder: FiLM the encoder levels too, not only bottleneck and decoder,
             so the query can steer which features are extracted, not just how they merge.
         presence_head: also predict whether the queried source is in the mixture at all.
@@ -220,9 +199,6 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
             decoder level (the bottleneck was at chance on digits: it has not yet found
             the source) pooled over the whole map and under the mask, beside the query
             embedding, so it can judge whether what the mask picked out is what was asked.
-        conditioning: ``film`` (scale and shift every conditioned level's channels) or
-            ``concat`` (the embedding, projected and tiled, as extra channels at the input
-            and at the bottleneck; ``condition_encoder`` does not apply).
         frequency_mixing: add a :class:`GlobalMixing` branch after every block
             (encoder, bottleneck, decoder); it needs ``height``.
         time_mixing: give those branches their layer across time too; it needs
@@ -238,18 +214,14 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         base_channels: int = 16,
         depth: int = 3,
         embedding_dim: int = 64,
-        residual: bool = False,
         condition_encoder: bool = True,
         presence_head: bool = False,
-        conditioning: str = "film",
         frequency_mixing: bool = False,
         time_mixing: bool = False,
         height: int | None = None,
         width: int | None = None,
     ) -> None:
         super().__init__()
-        if conditioning not in CONDITIONINGS:
-            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, not {conditioning!r}")
         if frequency_mixing and not height:
             raise ValueError("frequency mixing needs the input's height")
         if time_mixing and not (frequency_mixing and width):
@@ -257,29 +229,18 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         self.depth = depth
         widths = level_widths(base_channels, depth)
 
-        self.query_encoder = QueryEncoder(in_channels, widths, embedding_dim, residual)
-        film = embedding_dim if conditioning == "film" else None
-        encoder_film = film if condition_encoder else None
-        # Concatenation: the tiled embedding enters as widths[0] extra input channels and
-        # widths[-2] extra bottleneck channels (so the query has a say at both scales).
-        self.tile_input = self.tile_bottleneck = None
-        extra_input = extra_bottleneck = 0
-        if conditioning == "concat":
-            extra_input, extra_bottleneck = widths[0], widths[-2]
-            self.tile_input = nn.Linear(embedding_dim, extra_input)
-            self.tile_bottleneck = nn.Linear(embedding_dim, extra_bottleneck)
+        self.query_encoder = QueryEncoder(in_channels, widths, embedding_dim)
+        encoder_film = embedding_dim if condition_encoder else None
         self.encoders = nn.ModuleList(
-            ConvBlock(previous, width, residual, encoder_film)
-            for previous, width in zip(
-                [in_channels + extra_input, *widths[:-2]], widths[:-1], strict=True
-            )
+            ConvBlock(previous, width, encoder_film)
+            for previous, width in zip([in_channels, *widths[:-2]], widths[:-1], strict=True)
         )
-        self.bottleneck = ConvBlock(widths[-2] + extra_bottleneck, widths[-1], residual, film)
+        self.bottleneck = ConvBlock(widths[-2], widths[-1], embedding_dim)
         self.upsamplers = nn.ModuleList()
         self.decoders = nn.ModuleList()
         for level in reversed(range(depth)):
             self.upsamplers.append(nn.ConvTranspose2d(widths[level + 1], widths[level], 2, 2))
-            self.decoders.append(ConvBlock(2 * widths[level], widths[level], residual, film))
+            self.decoders.append(ConvBlock(2 * widths[level], widths[level], embedding_dim))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         # One mixing branch per block, in the order they run: encoders, bottleneck, decoders.
         self.mixers: nn.ModuleList | None = None
@@ -323,8 +284,6 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         height, width = mixture.shape[-2:]
         multiple = 2**self.depth
         x = F.pad(mixture, (0, -width % multiple, 0, -height % multiple))
-        if self.tile_input is not None:
-            x = _with_tiled(x, self.tile_input(embedding))
 
         mixers = iter(self.mixers if self.mixers is not None else [])
         skips: list[Tensor] = []
@@ -332,8 +291,6 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
             x = _mixed(encoder(x, embedding), mixers)
             skips.append(x)
             x = F.max_pool2d(x, 2)
-        if self.tile_bottleneck is not None:
-            x = _with_tiled(x, self.tile_bottleneck(embedding))
         x = _mixed(self.bottleneck(x, embedding), mixers)
         for upsample, decoder in zip(self.upsamplers, self.decoders, strict=True):
             x = _mixed(decoder(torch.cat([upsample(x), skips.pop()], dim=1), embedding), mixers)

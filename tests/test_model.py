@@ -182,3 +182,13 @@ def test_two_models_for_one_instrument_or_a_missing_reference_are_refused(tmp_pa
     (tmp_path / "shared" / reference_clip("guitar", shared=True)).unlink()
     with pytest.raises(BadInputError, match="reference-guitar.flac is missing"):
         ModelSeparator.from_folder(tmp_path)
+
+
+def test_saved_configs_naming_the_removed_unet_options_still_load_unless_they_need_them():
+    """Every committed config names ``"residual": false`` and ``"conditioning": "film"``;
+    a model that needs residual blocks or concatenation cannot be built."""
+    plain = {"base_channels": 4, "depth": 2, "residual": False, "conditioning": "film"}
+    InstrumentModel(unet=plain, frequency_pool=8)
+    for removed in ({"residual": True}, {"conditioning": "concat"}):
+        with pytest.raises(BadInputError, match="retrain it"):
+            InstrumentModel(unet={**plain, **removed}, frequency_pool=8)

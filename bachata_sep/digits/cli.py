@@ -34,7 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     train.add_argument("--resume", action="store_true", help="continue from --out's saved state")
-    train.add_argument("--residual", action="store_true", help="use residual U-Net blocks")
     train.add_argument(
         "--overlay", choices=OVERLAYS, default="mean", help="how digits combine (default: mean)"
     )
@@ -73,7 +72,6 @@ def _run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         resume=args.resume,
-        residual=args.residual,
         overlay=args.overlay,
         query_class_weight=args.query_class_weight,
         validation_every=args.validation_every,

@@ -69,7 +69,6 @@ class TrainConfig:
     absent_fraction: float = 0.2
     validation_every: int = 250
     validation_size: int = 1000
-    residual: bool = False
     overlay: str = "mean"
     query_class_weight: float = 1.0
     mnist_dir: Path | None = None
@@ -223,7 +222,7 @@ def train(config: TrainConfig) -> dict[str, float]:
     steering = SteeringQueries(
         splits.validation, VALIDATION_STEERING_OVERLAYS, config.seed + 1, config.overlay
     )
-    model = ConditionedUNet(**config.model, residual=config.residual).to(device)
+    model = ConditionedUNet(**config.model).to(device)
     trainee = WithQueryClassifier(model).to(device)
     optimizer = torch.optim.AdamW(trainee.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     config.out.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ from ..folders import instrument_names, load_weights, reference_clip
 from ..model import InstrumentModel
 from ..spec import ClipSpec
 from ..transforms import istft, stft
-from ..unet import CONDITIONINGS, level_widths
+from ..unet import level_widths
 from .cards import update_metrics
 from .metrics import sdr, si_sdr
 from .training import (
@@ -115,13 +115,6 @@ class TrainConfig:
     depth: int = _option(4, "the U-Net's levels")
     frequency_pool: int = _option(4, "average-pool factor along frequency above the low bins")
     full_resolution_bins: int = _option(64, "the lowest bins, left unpooled")
-    residual: bool = _option(False, "residual U-Net blocks")
-    conditioning: str = _option(
-        "film",
-        "how the query steers the U-Net: film (every level) or concat (input and bottleneck "
-        "channels)",
-        choices=CONDITIONINGS,
-    )
     frequency_mixing: bool = _option(
         False,
         "a fully connected layer across frequency after every U-Net block (TDF), so the net "
@@ -196,8 +189,6 @@ class TrainConfig:
             "unet": {
                 "base_channels": self.base_channels,
                 "depth": self.depth,
-                "residual": self.residual,
-                "conditioning": self.conditioning,
                 "frequency_mixing": self.frequency_mixing,
                 "time_mixing": self.time_mixing,
             },
