@@ -39,7 +39,7 @@ def _run(command: list, **options) -> str:
 def _shipped_files(checkpoints: Path) -> set[str]:
     """What the wheel must carry: every default instrument model, and only what loads it."""
     files = set()
-    for folder in model_folders(checkpoints):
+    for folder in [*model_folders(checkpoints), checkpoints / "digits"]:
         for path in folder.iterdir():
             if path.name in SHIPPED or path.match("reference*.flac"):
                 files.add(f"bachata_sep/checkpoints/{folder.name}/{path.name}")
@@ -103,7 +103,7 @@ def test_an_installed_wheel_separates_with_the_shipped_weights_offline(tmp_path)
     with zipfile.ZipFile(wheel) as archive:
         packaged = {name for name in archive.namelist() if "/checkpoints/" in name}
     assert packaged == _shipped_files(REPOSITORY / "checkpoints")
-    assert {name.split("/")[2] for name in packaged} == set(INSTRUMENTS)
+    assert {name.split("/")[2] for name in packaged} == {*INSTRUMENTS, "digits"}
 
     _run([*pip, "install", "--no-deps", "--target", site, wheel], env=environment)
     environment["PYTHONPATH"] = str(site)  # before the editable install of this checkout
@@ -133,3 +133,13 @@ def test_an_installed_wheel_separates_with_the_shipped_weights_offline(tmp_path)
         assert stem.shape == song.shape
         # the identity separator would hand back the song itself for every instrument
         assert np.linalg.norm(stem - song) > 0.1 * np.linalg.norm(song), path.stem
+
+    # the digits proof of concept evaluates its installed model from anywhere
+    digits = json.loads(
+        _run(
+            [site / "bin" / "bachata-sep", "digits", "evaluate", "--json", "--overlays", "40"],
+            cwd=outside,
+            env=environment,
+        )
+    )
+    assert digits["query_steering"] > 0.5 and digits["overlay"] == "mean"

@@ -6,9 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
+from ..pretrained import CHECKPOINTS
 from .data import OVERLAYS
 
-DEFAULT_CHECKPOINT = Path("checkpoints/digits")
+# Training writes where the user is; evaluation reads the committed (or installed) model.
+TRAIN_OUT = Path("checkpoints/digits")
+SHIPPED_CHECKPOINT = CHECKPOINTS / "digits"
 
 
 def _positive_int(text: str) -> int:
@@ -27,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="digits_command", required=True, metavar="ACTION")
 
     train = actions.add_parser("train", help="train the digits model on overlays made on the fly")
-    train.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT, help="checkpoint folder")
+    train.add_argument("--out", type=Path, default=TRAIN_OUT, help="checkpoint folder")
     train.add_argument("--steps", type=_positive_int, default=3000)
     train.add_argument("--batch-size", type=_positive_int, default=64)
     train.add_argument("--learning-rate", type=float, default=3e-3)
@@ -48,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(run=_run_train)
 
     evaluate = actions.add_parser("evaluate", help="score a checkpoint on held-out test overlays")
-    evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    evaluate.add_argument("--checkpoint", type=Path, default=SHIPPED_CHECKPOINT)
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.add_argument("--figure", type=Path, help="save the example grid to this PNG")
     evaluate.add_argument("--overlays", type=_positive_int, default=2000, help="test overlays")
