@@ -103,13 +103,13 @@ def test_write_cards_records_the_families_held_out_first(tmp_path, capsys):
 
     shutil.copytree(CHECKPOINTS / "bass", tmp_path / "bass")
     args = ["evaluate", "--by-source", "--checkpoints", str(tmp_path), "--samples", str(SAMPLES)]
-    args += ["--songs", "1", "--duration", "8", "--family", "fluidr3", "--family", "killer-bass"]
+    args += ["--songs", "1", "--duration", "8", "--family", "fluidr3", "--family", "growly-bass"]
     assert main([*args, "--plain", "--write-cards"]) == 0
     facts = json.loads((tmp_path / "bass" / "metrics.json").read_text())["sources_evaluation"]
-    assert set(facts["families"]) == {"fluidr3", "killer-bass"} and facts["randomised"] is False
-    assert "--plain" in facts["command"] and "--family killer-bass" in facts["command"]
+    assert set(facts["families"]) == {"fluidr3", "growly-bass"} and facts["randomised"] is False
+    assert "--plain" in facts["command"] and "--family growly-bass" in facts["command"]
     card = (tmp_path / "bass" / "README.md").read_text()
-    rows = [line for line in card.splitlines() if line.startswith(("| fluidr3", "| killer"))]
-    assert rows[0].startswith("| killer-bass | yes |") and rows[1].startswith("| fluidr3 | no |")
+    rows = [line for line in card.splitlines() if line.startswith(("| fluidr3", "| growly"))]
+    assert rows[0].startswith("| growly-bass | yes |") and rows[1].startswith("| fluidr3 | no |")
     assert card.index("per timbre family") < card.index("in-distribution")
-    assert "killer-bass" in capsys.readouterr().out
+    assert "growly-bass" in capsys.readouterr().out
