@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 import soundfile as sf
@@ -60,12 +60,7 @@ def remix(tracks: Mapping[str, np.ndarray], gains: Mapping[str, float]) -> np.nd
     shapes = {track.shape for track in tracks.values()}
     if len(shapes) != 1:
         raise BadInputError(f"tracks to remix must all have one shape, not {sorted(shapes)}")
-    mix = np.zeros(shapes.pop(), dtype=np.float32)
-    for name, track in tracks.items():
-        gain = float(gains.get(name, 1.0))
-        if gain:
-            mix += np.float32(gain) * track
-    return mix
+    return _weighted_sum(tracks, gains, tracks.__getitem__, shapes.pop())
 
 
 def remix_files(
@@ -86,14 +81,14 @@ def remix_files(
         raise BadInputError("the tracks to remix differ in rate, channels, length or bit depth")
     sample_rate, channels, frames, subtype = formats.pop()
     integer = subtype == "PCM_16"
-    scale = np.float32(1 / INT16_SCALE if integer else 1.0)
-    mix = np.zeros((frames, channels), dtype=np.float32)  # the files' own layout
-    scaled = np.empty_like(mix)
-    for name, path in paths.items():
-        gain = float(gains.get(name, 1.0))
-        if gain:
-            samples, _ = sf.read(str(path), dtype="int16" if integer else "float32", always_2d=True)
-            mix += np.multiply(samples, np.float32(gain) * scale, out=scaled)
+
+    def read(name: str) -> np.ndarray:
+        dtype = "int16" if integer else "float32"
+        return sf.read(str(paths[name]), dtype=dtype, always_2d=True)[0]
+
+    # In the files' own (frames, channels) layout, 16-bit tracks scaled as they are added.
+    scale = 1 / INT16_SCALE if integer else 1.0
+    mix = _weighted_sum(paths, gains, read, (frames, channels), scale)
     peak = float(np.abs(mix).max(initial=0.0))
     if peak > 1.0:
         mix /= peak
@@ -102,6 +97,24 @@ def remix_files(
         np.clip(np.rint(mix, out=mix), -INT16_SCALE, INT16_SCALE - 1, out=mix)
         mix = mix.astype(np.int16)
     write_audio(output, mix.T, sample_rate, subtype)
+
+
+def _weighted_sum(
+    names: Collection[str],
+    gains: Mapping[str, float],
+    read: Callable[[str], np.ndarray],
+    shape: tuple[int, ...],
+    scale: float = 1.0,
+) -> np.ndarray:
+    """``Σ gain × scale × read(name)`` in float32; a name not in ``gains`` keeps gain 1, and
+    a silent track is never read."""
+    mix = np.zeros(shape, dtype=np.float32)
+    scaled = np.empty_like(mix)
+    for name in names:
+        gain = float(gains.get(name, 1.0))
+        if gain:
+            mix += np.multiply(read(name), np.float32(gain * scale), out=scaled)
+    return mix
 
 
 def _check_gains(gains: Mapping[str, float], tracks: Collection[str]) -> None:
