@@ -37,7 +37,7 @@ from bachata_sep.api import track
 from bachata_sep.audio import audio_info, output_subtype, read_audio, to_mono, write_audio
 from bachata_sep.errors import BadInputError
 from bachata_sep.names import markdown_escaped, printable, safe_stem
-from bachata_sep.pretrained import default_separator
+from bachata_sep.pretrained import DIGITS_CHECKPOINT, default_separator
 from bachata_sep.queries import Span, is_span, parse_span
 from bachata_sep.ratings import RATINGS, REMIX, Rating, RatingStore, song_id
 from bachata_sep.refine import ReferenceWarning
@@ -49,7 +49,6 @@ MAX_SECONDS_VARIABLE = "BACHATA_SEP_MAX_SECONDS"
 EXAMPLES_VARIABLE = "BACHATA_SEP_EXAMPLES"
 CACHE_EXAMPLES_VARIABLE = "BACHATA_SEP_CACHE_EXAMPLES"
 DEFAULT_MAX_SECONDS = 600.0
-DIGITS_CHECKPOINT = APP_FOLDER / "checkpoints" / "digits"
 # Separated stems and pictures are deleted an hour after they were made.
 KEEP_OUTPUTS_SECONDS = 3600
 # Separation is CPU-bound: one song at a time, the others wait in the queue. It has its

@@ -27,6 +27,8 @@ CHECKPOINTS = (
     if (_PACKAGE / "checkpoints").is_dir()
     else _PACKAGE.parent / "checkpoints"
 )
+DIGITS_CHECKPOINT = CHECKPOINTS / "digits"
+"""The digits proof of concept's model: ``digits evaluate`` and the app's Digits tab."""
 REPO_ID_VARIABLE = "BACHATA_SEP_REPO_ID"
 
 

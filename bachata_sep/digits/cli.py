@@ -6,12 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from ..pretrained import CHECKPOINTS
+from ..pretrained import DIGITS_CHECKPOINT
 from .data import OVERLAYS
 
 # Training writes where the user is; evaluation reads the committed (or installed) model.
 TRAIN_OUT = Path("checkpoints/digits")
-SHIPPED_CHECKPOINT = CHECKPOINTS / "digits"
 
 
 def _positive_int(text: str) -> int:
@@ -51,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(run=_run_train)
 
     evaluate = actions.add_parser("evaluate", help="score a checkpoint on held-out test overlays")
-    evaluate.add_argument("--checkpoint", type=Path, default=SHIPPED_CHECKPOINT)
+    evaluate.add_argument("--checkpoint", type=Path, default=DIGITS_CHECKPOINT)
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.add_argument("--figure", type=Path, help="save the example grid to this PNG")
     evaluate.add_argument("--overlays", type=_positive_int, default=2000, help="test overlays")
