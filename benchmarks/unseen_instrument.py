@@ -19,6 +19,7 @@ import json
 import numpy as np
 
 from bachata_sep import api
+from bachata_sep.audio import to_mono
 from bachata_sep.beat_tracking import LocalTempoTracker
 from bachata_sep.data.song import render_song
 from bachata_sep.errors import BadInputError
@@ -27,23 +28,19 @@ from bachata_sep.queries import query_heatmaps
 from bachata_sep.separators import OracleSeparator
 from bachata_sep.spec import BEATS_PER_BAR
 from bachata_sep.train.evaluate import FIRST_TEST_SEED
-from bachata_sep.train.metrics import si_sdr
+from bachata_sep.train.metrics import sdr, si_sdr
+from bachata_sep.train.source_evaluation import level_error_db
 
 SHARED_FOLDER = "checkpoints/shared"  # holds four-instruments/
 PARTS = ("keys", "voice", "percussion")
 
 
-def mono(audio: np.ndarray) -> np.ndarray:
-    return audio.mean(axis=0)
-
-
 def scores(estimate: np.ndarray, truth: np.ndarray, mixture: np.ndarray) -> dict[str, float]:
-    reference, estimate, mixture = mono(truth), mono(estimate), mono(mixture)
-    error = np.sum((reference - estimate) ** 2) + 1e-12
+    reference, estimate, mixture = to_mono(truth), to_mono(estimate), to_mono(mixture)
     return {
         "si_sdri": float(si_sdr(reference, estimate) - si_sdr(reference, mixture)),
-        "sdr": float(10 * np.log10(np.sum(reference**2) / error)),
-        "level": float(10 * np.log10(np.sum(estimate**2) / (np.sum(reference**2) + 1e-12))),
+        "sdr": float(sdr(reference, estimate)),
+        "level": float(level_error_db(reference, estimate)),
     }
 
 
