@@ -190,30 +190,30 @@ def test_codec_changes_only_the_mixture_and_is_deterministic(library):
         assert 1.0 < 10 * torch.log10(ratio) < 40  # changed, and still the same music
 
 
-def test_mixed_queries_add_other_instruments_of_the_query_bar_under_it(library):
+def test_twins_add_the_same_instrument_from_another_song_and_query_the_target_song(library):
     meta = library.meta
     plain = TripletDataset(library, "train", size=32, seed=3)
-    mixed = TripletDataset(library, "train", size=32, seed=3, mixed_query_rate=1.0)
-    with_others = 0
+    twinned = TripletDataset(library, "train", size=32, seed=3, twin_rate=1.0)
+    with_twin = 0
     for index in range(32):
-        draw, before = mixed.draw(index), plain.draw(index)
-        assert replace(draw, query_others=(), query_gains=()) == before
-        for loop, gain in zip(draw.query_others, draw.query_gains, strict=True):
-            assert meta[loop]["instrument"] != draw.instrument
-            assert (meta[loop]["song"], meta[loop]["section"]) == (
-                meta[draw.query]["song"],
-                meta[draw.query]["section"],
-            )
-            assert 10 ** (-20 / 20) <= gain <= 10 ** (-3 / 20)
-        item, clean = mixed[index], plain[index]
-        others = sum(
-            (
-                library.clips[i] * g
-                for i, g in zip(draw.query_others, draw.query_gains, strict=True)
-            ),
-            np.zeros(SPEC.length, dtype=np.float32),
+        draw, before = twinned.draw(index), plain.draw(index)
+        assert replace(draw, query=before.query, twin=-1, twin_gain=0.0) == before
+        song = meta[draw.target]["song"]
+        siblings = set(twinned.pool[draw.instrument]) - {draw.target}
+        if draw.twin < 0:  # the only loop of its song: no query could tell a twin apart
+            assert draw.query == before.query
+            assert not any(meta[i]["song"] == song for i in siblings)
+            continue
+        with_twin += 1
+        assert meta[draw.twin]["instrument"] == draw.instrument
+        assert meta[draw.twin]["song"] != song
+        assert meta[draw.query]["song"] == song and draw.query != draw.target
+        assert 10 ** (-9 / 20) <= draw.twin_gain <= 10 ** (3 / 20)
+        item, clean = twinned[index], plain[index]
+        np.testing.assert_allclose(
+            item["mixture"] - clean["mixture"],
+            library.clips[draw.twin] * draw.twin_gain,
+            atol=1e-5,
         )
-        np.testing.assert_allclose(item["query"] - clean["query"], others, atol=1e-5)
-        torch.testing.assert_close(item["mixture"], clean["mixture"])
-        with_others += bool(draw.query_others)
-    assert with_others >= 24
+        torch.testing.assert_close(item["target"], clean["target"])
+    assert with_twin >= 6  # the small library has one loop per section: few siblings

@@ -10,10 +10,12 @@ also gets its own random EQ (timbre augmentation, see ``augment``). With ``shift
 mixture and its target are rolled together by a random few milliseconds, so the model
 learns bars cut a little off the downbeat, as a beat tracker cuts them. With ``codec_rate``
 that share of mixtures go through an MP3 codec (pedalboard's LAME, VBR quality 2-7), as
-songs reach users; the target stays clean. With ``mixed_query_rate`` that share of queries
-have other instruments of the query's own bar mixed in 3-20 dB under it, as a span of a
-user's song has (a guitar intro over bongo and bass). Item ``i`` depends
-only on ``(seed, i)``, so a dataset is reproducible with any number of DataLoader workers.
+songs reach users; the target stays clean. With ``twin_rate`` that share of mixtures also
+play a *twin*: a loop of the target's own instrument from another song (a second guitar,
+a bongo of another kit), and the query comes from the target's own song, so only the
+query can tell which of the two to take (requinto beside segunda; bongo beside conga).
+Item ``i`` depends only on ``(seed, i)``, so a dataset is reproducible with any number of
+DataLoader workers.
 """
 
 from __future__ import annotations
@@ -32,9 +34,6 @@ from .effects import VBR_QUALITY, apply
 from .loops import LoopLibrary
 from .mix import db_to_gain
 
-# Other instruments in a mixed query sit this many dB against the queried one.
-MIXED_QUERY_DB = (-20.0, -3.0)
-
 
 @dataclass(frozen=True)
 class Draw:
@@ -49,8 +48,9 @@ class Draw:
     equalizers: tuple[tuple[float, ...], ...] = ()  # EQ anchor dB: target, others, query
     shift: int = 0  # samples the mixture and target are rolled by (positive: later)
     codec: float = 0.0  # the mixture's MP3 VBR quality; 0: no codec
-    query_others: tuple[int, ...] = ()  # loops mixed into the query
-    query_gains: tuple[float, ...] = ()
+    twin: int = -1  # a loop of the target's instrument from another song; -1: none
+    twin_gain: float = 0.0
+    twin_equalizer: tuple[float, ...] = ()
 
 
 class TripletDataset(torch.utils.data.Dataset):
@@ -71,7 +71,7 @@ class TripletDataset(torch.utils.data.Dataset):
         shift_ms: float = 0.0,
         song_query_rate: float = 0.0,
         codec_rate: float = 0.0,
-        mixed_query_rate: float = 0.0,
+        twin_rate: float = 0.0,
         spec: ClipSpec | None = None,
     ) -> None:
         self.library = library
@@ -81,7 +81,7 @@ class TripletDataset(torch.utils.data.Dataset):
         self.include_rate, self.gain_db, self.eq_db = include_rate, gain_db, eq_db
         self.max_shift = round(shift_ms / 1000 * self.spec.sample_rate)
         self.song_query_rate, self.codec_rate = song_query_rate, codec_rate
-        self.mixed_query_rate = mixed_query_rate
+        self.twin_rate = twin_rate
         self.pool = {
             name: library.select(instrument=name, split=split)
             for name in sorted({m["instrument"] for m in library.meta})
@@ -144,14 +144,15 @@ class TripletDataset(torch.utils.data.Dataset):
         codec = 0.0
         if self.codec_rate and rng.random() < self.codec_rate:
             codec = float(rng.uniform(*VBR_QUALITY))
-        query_others: list[int] = []
-        if self.mixed_query_rate and rng.random() < self.mixed_query_rate:
-            key = (meta[query]["section"], meta[query]["song"])
-            for name in self.pool:
-                candidates = self.groups.get((name, *key)) if name != instrument else None
-                if candidates and rng.random() < self.include_rate:
-                    query_others.append(int(rng.choice(candidates)))
-        query_gains = db_to_gain(rng.uniform(*MIXED_QUERY_DB, len(query_others)))
+        twin, twin_gain, twin_equalizer = -1, 0.0, ()
+        if self.twin_rate and rng.random() < self.twin_rate:
+            own = [i for i in self.song_loops[instrument, song] if i != target]
+            strangers = [i for i in self.pool[instrument] if meta[i]["song"] != song]
+            if own:  # a twin needs a query from the target's own song to tell them apart
+                twin, query = int(rng.choice(strangers)), int(rng.choice(own))
+                twin_gain = float(db_to_gain(rng.uniform(*self.gain_db)))
+                if self.eq_db > 0:
+                    twin_equalizer = tuple(random_eq_db(rng, self.eq_db).tolist())
         return Draw(
             instrument,
             target,
@@ -162,8 +163,9 @@ class TripletDataset(torch.utils.data.Dataset):
             equalizers,
             shift,
             codec,
-            tuple(query_others),
-            tuple(float(g) for g in query_gains),
+            twin,
+            twin_gain,
+            twin_equalizer,
         )
 
     def _loop(self, draw: Draw, index: int, position: int) -> np.ndarray:
@@ -181,15 +183,18 @@ class TripletDataset(torch.utils.data.Dataset):
         mixture = target.copy()
         for position, (loop, gain) in enumerate(zip(draw.others, draw.gains[1:], strict=True)):
             mixture += self._loop(draw, loop, position + 1) * np.float32(gain)
+        if draw.twin >= 0:
+            twin = np.asarray(self.library.clips[draw.twin], dtype=np.float32)
+            if draw.twin_equalizer:
+                twin = apply_eq_curve(twin, np.array(draw.twin_equalizer), self.spec.sample_rate)
+            mixture += twin * np.float32(draw.twin_gain)
         if draw.shift:
             # A loop repeats, so what a late cut moves to the front is the bar's own end.
             mixture, target = np.roll(mixture, draw.shift), np.roll(target, draw.shift)
         if draw.codec:
             codec = pedalboard.MP3Compressor(vbr_quality=draw.codec)
             mixture = apply(pedalboard.Pedalboard([codec]), mixture, self.spec.sample_rate)
-        query = self._loop(draw, draw.query, len(draw.others) + 1).copy()
-        for loop, gain in zip(draw.query_others, draw.query_gains, strict=True):
-            query += np.asarray(self.library.clips[loop], dtype=np.float32) * np.float32(gain)
+        query = self._loop(draw, draw.query, len(draw.others) + 1)
         magnitudes = model_magnitude(np.stack([mixture, query]), self.spec)
         return {
             "mixture": torch.from_numpy(mixture),
