@@ -194,7 +194,7 @@ class TripletDataset(torch.utils.data.Dataset):
         if draw.codec:
             codec = pedalboard.MP3Compressor(vbr_quality=draw.codec)
             mixture = apply(pedalboard.Pedalboard([codec]), mixture, self.spec.sample_rate)
-        query = self._loop(draw, draw.query, len(draw.others) + 1)
+        query = self._loop(draw, draw.query, len(draw.others) + 1).copy()
         magnitudes = model_magnitude(np.stack([mixture, query]), self.spec)
         return {
             "mixture": torch.from_numpy(mixture),
