@@ -8,7 +8,7 @@ from bachata_sep.errors import BadInputError, MissingWeightsError
 from bachata_sep.folders import REFERENCE_CLIP, reference_clip
 from bachata_sep.model import InstrumentModel, ModelSeparator
 from bachata_sep.pretrained import load_separator
-from bachata_sep.separators import ClipBatch, IdentitySeparator
+from bachata_sep.separators import BaselineSeparator, ClipBatch, IdentitySeparator
 from bachata_sep.spec import ClipSpec
 
 SPEC = ClipSpec()
@@ -107,6 +107,22 @@ def test_masks_that_claim_more_than_the_mixture_are_shared_out(tmp_path):
         masks["bass"][shared], (alone["bass"] / total)[shared], atol=1e-4, rtol=0
     )
     torch.testing.assert_close(masks["bass"][~shared], alone["bass"][~shared], atol=1e-4, rtol=0)
+
+
+def test_the_guira_mask_never_falls_below_the_dsp_baselines(tmp_path):
+    _save(tmp_path, _model("guira"))
+    floored = ModelSeparator.from_folder(tmp_path)
+    plain = ModelSeparator(floored.models, floored.references, baseline_floor=())
+    assert floored.baseline_floor == ("guira",) and plain.baseline_floor == ()
+    magnitudes = torch.rand(
+        2, SPEC.n_bins, SPEC.n_frames, generator=torch.Generator().manual_seed(1)
+    )
+    batch = ClipBatch(magnitudes, magnitudes, [Segment(0, 1)] * 2, 44100)
+    model = plain.masks(batch, {"guira": None})["guira"]
+    baseline = BaselineSeparator(SPEC).masks(batch, {"guira": None})["guira"]
+    masks = floored.masks(batch, {"guira": None})["guira"]
+    torch.testing.assert_close(masks, torch.maximum(model, baseline))
+    assert (baseline > model).any() and (model > baseline).any()  # both sides are taken
 
 
 def test_model_separator_refuses_an_empty_folder(tmp_path):
