@@ -114,21 +114,6 @@ def test_dataset_is_reproducible_and_mixes_absent_queries(splits):
     assert 25 <= absent <= 75
 
 
-def test_warped_triplets_move_every_digit_and_keep_masks_on_their_ink(splits):
-    plain = OverlayTriplets(splits.train, 8, seed=7)
-    warped = OverlayTriplets(splits.train, 8, seed=7, warped=True)
-    for index in range(8):
-        before, after = plain.triplet(index), warped.triplet(index)
-        assert after.classes == before.classes and after.target == before.target
-        assert not np.allclose(after.overlay, before.overlay)
-        assert not np.allclose(after.query, before.query)
-        assert 0.5 < after.query.sum() / before.query.sum() < 1.5  # a digit, not a smear
-        if after.present:  # the mask is the warped digit's ink, which the overlay holds
-            assert after.mask.any() and (after.overlay[after.mask > 0] > 0).all()
-    for a, b in zip(warped[3], OverlayTriplets(splits.train, 8, 7, warped=True)[3], strict=True):
-        torch.testing.assert_close(a, b)
-
-
 def test_metrics_on_hand_made_masks():
     truth = torch.zeros(3, 1, 4, 4)
     truth[0, 0, :2, :2] = 1  # 4 pixels

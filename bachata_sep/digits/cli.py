@@ -45,11 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1.0,
         help="weight of the training-only loss that names the query's class (0: off)",
     )
-    train.add_argument(
-        "--warp",
-        action="store_true",
-        help="turn, scale and move every training digit a little at random (augmentation)",
-    )
     train.add_argument("--validation-every", type=_positive_int, default=500, metavar="STEPS")
     train.add_argument("--mnist-dir", type=Path, help="folder with full MNIST's IDX files")
     train.set_defaults(run=_run_train)
@@ -81,7 +76,6 @@ def _run_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         overlay=args.overlay,
         query_class_weight=args.query_class_weight,
-        warp=args.warp,
         validation_every=args.validation_every,
         mnist_dir=args.mnist_dir,
     )

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -25,11 +24,6 @@ IMAGE_SIZE = 28
 DIGITS_PER_OVERLAY = 4
 INK_THRESHOLD = 0.5
 """A digit's pixel belongs to its mask when its intensity, scaled to [0, 1], exceeds this."""
-
-WARP_DEGREES = 12.0
-WARP_SCALE = (0.9, 1.1)
-WARP_SHIFT_PIXELS = 2.0
-"""How far ``warp`` turns, scales and moves a digit: MNIST's own spread of slant and size."""
 
 SPLIT_SEED = 0
 VALIDATION_PER_CLASS = 50
@@ -143,33 +137,12 @@ class Overlay:
     """(4, 28, 28): each digit's own ink, overlaps included."""
 
 
-def warp(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The digit turned, scaled and moved a little at random: 350 training images per
-    class are few, and a warped copy is another hand's digit (training only)."""
-    angle = np.deg2rad(rng.uniform(-WARP_DEGREES, WARP_DEGREES))
-    scale = rng.uniform(*WARP_SCALE)
-    shift = rng.uniform(-WARP_SHIFT_PIXELS, WARP_SHIFT_PIXELS, 2)
-    cosine, sine = np.cos(angle) / scale, np.sin(angle) / scale
-    matrix = np.array([[cosine, -sine], [sine, cosine]])
-    center = np.full(2, (IMAGE_SIZE - 1) / 2)
-    offset = center - matrix @ (center + shift)
-    warped = ndimage.affine_transform(image, matrix, offset=offset, order=1, mode="constant")
-    return warped.clip(0, 1).astype(np.float32)
-
-
 def make_overlay(
-    images: DigitImages,
-    classes: np.ndarray,
-    rng: np.random.Generator,
-    overlay: str,
-    warped: bool = False,
+    images: DigitImages, classes: np.ndarray, rng: np.random.Generator, overlay: str
 ) -> Overlay:
-    """Draw one image of each class (each ``warp``-ed if ``warped``) and combine them as
-    ``overlay`` says (see OVERLAYS)."""
+    """Draw one image of each class and combine them as ``overlay`` says (see OVERLAYS)."""
     chosen = [int(rng.choice(images.by_class[digit])) for digit in classes]
     digits = images.images[chosen]
-    if warped:
-        digits = np.stack([warp(digit, rng) for digit in digits])
     if overlay == "mean":
         image = digits.mean(axis=0)
     elif overlay == "max":
@@ -211,23 +184,21 @@ def make_triplet(
     rng: np.random.Generator,
     absent: bool = False,
     overlay: str = "mean",
-    warped: bool = False,
 ) -> Triplet:
     """Overlay four digits of distinct classes and query one class (or an absent one).
 
     The mask is the target digit's own ink, overlaps included: a target pixel covered by
-    another digit is still a target pixel. ``warped`` warps every digit, query included.
+    another digit is still a target pixel.
     """
     classes = rng.choice(10, DIGITS_PER_OVERLAY + 1, replace=False)
-    drawn = make_overlay(images, classes[:DIGITS_PER_OVERLAY], rng, overlay, warped)
+    drawn = make_overlay(images, classes[:DIGITS_PER_OVERLAY], rng, overlay)
     target = int(classes[DIGITS_PER_OVERLAY] if absent else classes[0])
     query_index = another_image(images, target, rng, -1 if absent else drawn.chosen[0])
-    query = images.images[query_index]
     mask = np.zeros_like(drawn.image) if absent else drawn.masks[0]
     others_ink = drawn.masks[1:].any(axis=0)
     return Triplet(
         overlay=drawn.image,
-        query=warp(query, rng) if warped else query,
+        query=images.images[query_index],
         mask=mask,
         visible=mask * ~others_ink,
         ink=drawn.masks.max(axis=0),
@@ -242,7 +213,7 @@ class OverlayTriplets(Dataset):
 
     Items are ``(overlay, query, mask, present, query_class)`` tensors, images shaped
     (1, 28, 28). A fraction ``absent_fraction`` of the items (chosen by the same seed)
-    query a class that is not in the overlay. ``warped`` warps every digit (training).
+    query a class that is not in the overlay.
     """
 
     def __init__(
@@ -252,14 +223,12 @@ class OverlayTriplets(Dataset):
         seed: int,
         absent_fraction: float = 0.2,
         overlay: str = "mean",
-        warped: bool = False,
     ) -> None:
         self.images = images
         self.length = length
         self.seed = seed
         self.absent_fraction = absent_fraction
         self.overlay = overlay
-        self.warped = warped
 
     def __len__(self) -> int:
         return self.length
@@ -267,7 +236,7 @@ class OverlayTriplets(Dataset):
     def triplet(self, index: int) -> Triplet:
         rng = np.random.default_rng((self.seed, index))
         absent = bool(rng.random() < self.absent_fraction)
-        return make_triplet(self.images, rng, absent, self.overlay, self.warped)
+        return make_triplet(self.images, rng, absent=absent, overlay=self.overlay)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         triplet = self.triplet(index)

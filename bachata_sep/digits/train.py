@@ -71,7 +71,6 @@ class TrainConfig:
     validation_size: int = 1000
     overlay: str = "mean"
     query_class_weight: float = 1.0
-    warp: bool = False
     mnist_dir: Path | None = None
     model: dict = field(default_factory=lambda: dict(DIGITS_MODEL))
 
@@ -212,7 +211,6 @@ def train(config: TrainConfig) -> dict[str, float]:
         config.seed,
         config.absent_fraction,
         config.overlay,
-        config.warp,
     )
     validation = OverlayTriplets(
         splits.validation,
