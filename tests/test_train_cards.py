@@ -69,3 +69,11 @@ def test_a_fine_tunes_card_says_where_it_started_from():
     )
     assert lines[command + 1] == "- started from: checkpoints/guira trained on plain renders"
     assert "- started from" not in render_card({"training": {"instrument": "bass"}})
+
+
+def test_a_card_says_when_the_pipeline_floors_its_mask_with_the_baseline():
+    floored = render_card({"training": {"instrument": "guira"}})
+    assert "the guira mask never falls below the DSP baseline's" in floored
+    shared = render_card({"training": {"instrument": "bongo,guira"}})
+    assert "the guira mask never falls below" in shared
+    assert "never falls below" not in render_card({"training": {"instrument": "bass"}})

@@ -13,7 +13,9 @@ that share of mixtures go through an MP3 codec (pedalboard's LAME, VBR quality 2
 songs reach users; the target stays clean. With ``twin_rate`` that share of mixtures also
 play a *twin*: a loop of the target's own instrument from another song (a second guitar,
 a bongo of another kit), and the query comes from the target's own song, so only the
-query can tell which of the two to take (requinto beside segunda; bongo beside conga).
+query can tell which of the two to take (requinto beside segunda; bongo beside conga):
+``benchmarks/twins.py`` scores models on such items (training on them did not pay, see
+``docs/queries.md``).
 Item ``i`` depends only on ``(seed, i)``, so a dataset is reproducible with any number of
 DataLoader workers.
 """

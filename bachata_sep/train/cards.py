@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..folders import instrument_names, reference_clip
+from ..model import BASELINE_FLOOR
 
 METRICS_FILE = "metrics.json"
 SOURCES_EVALUATION = "sources_evaluation"  # the metrics of ``evaluate --by-source``
@@ -76,6 +77,13 @@ def render_card(metrics: dict) -> str:
     # A folder may serve one instrument of a shared model (the Hub layout stays one folder
     # per instrument): the card says whose weights these are and why they were chosen.
     lines += [f"- {key}: {training[key]}" for key in ("weights", "why") if key in training]
+    floored = [name for name in instruments if name in BASELINE_FLOOR]
+    if floored:
+        lines.append(
+            f"- in the pipeline: the {' and '.join(floored)} mask never falls below the DSP "
+            "baseline's (`bachata_sep.model.BASELINE_FLOOR`, chosen on real recordings: "
+            "docs/held-out-sources.md); the figures below include it"
+        )
     headings = {
         SOURCES_EVALUATION: "## Evaluation per timbre family (sources training never heard first)",
         "evaluation": "## Evaluation on held-out songs of the training families (in-distribution: "

@@ -158,12 +158,6 @@ class TrainConfig:
         "share of training mixtures sent through an MP3 codec (VBR quality 2-7, about "
         "100-190 kbps), as songs reach users; targets stay clean",
     )
-    twin_rate: float = _option(
-        0.0,
-        "share of training mixtures that also play the target's instrument from another "
-        "song (a second guitar, another bongo), queried from the target's own song, so "
-        "that only the query tells them apart",
-    )
     workers: int = _option(1, "data loader processes building batches while the model trains")
 
     def command(self) -> str:
@@ -304,7 +298,7 @@ def train(config: TrainConfig) -> dict[str, float]:
         raise BadInputError(f"EQ range must be 0 (off) or positive, not {config.eq_db} dB")
     if config.shift_ms < 0:
         raise BadInputError(f"shift range must be 0 (off) or positive, not {config.shift_ms} ms")
-    for name in ("song_query_rate", "codec_rate", "twin_rate"):
+    for name in ("song_query_rate", "codec_rate"):
         if not 0 <= getattr(config, name) <= 1:
             label = name.replace("_", " ")
             raise BadInputError(f"{label} must be between 0 and 1, not {getattr(config, name)}")
@@ -522,5 +516,4 @@ def _dataset(
         shift_ms=config.shift_ms if augment else 0.0,
         song_query_rate=config.song_query_rate if augment else 0.0,
         codec_rate=config.codec_rate if augment else 0.0,
-        twin_rate=config.twin_rate if augment else 0.0,
     )
