@@ -109,6 +109,9 @@ def evaluate_sources(
     instruments = tuple(instruments)
     available = families(samples)
     chosen = list(only) if only is not None else list(available)
+    # A family with none of the models' instruments (a model folder for the guitar alone
+    # and a set of percussion samples) has nothing to score: no song is rendered for it.
+    chosen = [family for family in chosen if set(available[family]) & set(instruments)]
     report = {
         "songs_per_family": songs,
         "duration_s": duration,
