@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import librosa
 import numpy as np
 import torch
 
@@ -93,8 +92,8 @@ class IdentitySeparator:
 
 class BaselineSeparator:
     """A plain DSP baseline with no learning and no query: harmonic/percussive separation
-    (librosa's median-filter HPSS) plus fixed bands. Models must beat it, because SI-SDRi
-    alone flatters quiet sources that a filter already isolates."""
+    (librosa's median-filter HPSS, see :func:`hpss_masks`) plus fixed bands. Models must
+    beat it, because SI-SDRi alone flatters quiet sources that a filter already isolates."""
 
     BANDS: dict[str, tuple[str, float, float]] = {
         "bass": ("all", 0.0, 200.0),
@@ -113,23 +112,49 @@ class BaselineSeparator:
     def masks(
         self, batch: ClipBatch, queries: Mapping[str, torch.Tensor | None]
     ) -> dict[str, torch.Tensor]:
-        magnitudes = batch.magnitudes.numpy()
-        harmonic, percussive = zip(
-            *(librosa.decompose.hpss(magnitude, mask=True) for magnitude in magnitudes),
-            strict=True,
-        )
+        magnitudes = batch.magnitudes.float()
+        harmonic, percussive = hpss_masks(magnitudes)
         components = {
-            "all": np.ones_like(magnitudes),
-            "harmonic": np.stack(harmonic),
-            "percussive": np.stack(percussive),
+            "all": torch.ones_like(magnitudes),
+            "harmonic": harmonic,
+            "percussive": percussive,
         }
-        frequencies = np.arange(self.spec.n_bins) * self.spec.sample_rate / self.spec.n_fft
+        frequencies = torch.arange(self.spec.n_bins) * self.spec.sample_rate / self.spec.n_fft
         masks = {}
         for name in queries:
             component, low, high = self.BANDS[name]
-            band = ((frequencies >= low) & (frequencies < high)).astype(np.float32)
-            masks[name] = torch.from_numpy(components[component] * band[:, None]).float()
+            band = ((frequencies >= low) & (frequencies < high)).float()
+            masks[name] = components[component] * band[:, None]
         return masks
+
+
+HPSS_KERNEL = 31  # librosa.decompose.hpss's default, in frames and in bins
+
+
+def _median_filter(values: torch.Tensor, dim: int) -> torch.Tensor:
+    """Running median of :data:`HPSS_KERNEL` along ``dim``, edges mirrored as scipy's
+    ``median_filter(mode="reflect")`` mirrors them (``d c b a | a b c d``)."""
+    half = HPSS_KERNEL // 2
+    moved = values.movedim(dim, -1)
+    padded = torch.cat([moved[..., :half].flip(-1), moved, moved[..., -half:].flip(-1)], -1)
+    return padded.unfold(-1, HPSS_KERNEL, 1).median(-1).values.movedim(-1, dim)
+
+
+def hpss_masks(magnitudes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Harmonic and percussive soft masks of magnitudes ``(..., F, T)``: what
+    ``librosa.decompose.hpss(S, mask=True)`` returns for each clip, for a whole batch at
+    once in torch, about ten times faster (the güira's DSP floor runs it on every clip)."""
+    harmonic = _median_filter(magnitudes, -1)
+    percussive = _median_filter(magnitudes, -2)
+    largest = torch.maximum(harmonic, percussive)
+    silent = largest < torch.finfo(magnitudes.dtype).tiny  # librosa splits these 0.5 / 0.5
+    scale = torch.where(silent, 1.0, largest)
+    harmonic_power, percussive_power = (harmonic / scale) ** 2, (percussive / scale) ** 2
+    total = torch.where(silent, 1.0, harmonic_power + percussive_power)
+    return (
+        torch.where(silent, 0.5, harmonic_power / total),
+        torch.where(silent, 0.5, percussive_power / total),
+    )
 
 
 class OracleSeparator:

@@ -1,3 +1,4 @@
+import librosa
 import numpy as np
 import pytest
 import torch
@@ -10,6 +11,7 @@ from bachata_sep.separators import (
     IdentitySeparator,
     OracleSeparator,
     ShiftedSeparator,
+    hpss_masks,
     shift_offsets,
 )
 from bachata_sep.spec import ClipSpec
@@ -89,6 +91,16 @@ class _GridLocked:
         mask = torch.zeros_like(batch.heatmaps)
         mask[..., ::16] = 1.0
         return {name: mask for name in queries}
+
+
+def test_hpss_masks_are_librosas_for_a_whole_batch():
+    magnitudes = torch.rand(3, 257, 64, generator=torch.Generator().manual_seed(0)) ** 3
+    magnitudes[1, :, :40] = 0  # silent frames: librosa splits them 0.5 / 0.5
+    harmonic, percussive = hpss_masks(magnitudes)
+    for index, clip in enumerate(magnitudes.numpy()):
+        expected_harmonic, expected_percussive = librosa.decompose.hpss(clip, mask=True)
+        np.testing.assert_allclose(harmonic[index].numpy(), expected_harmonic, atol=1e-6)
+        np.testing.assert_allclose(percussive[index].numpy(), expected_percussive, atol=1e-6)
 
 
 def test_shift_offsets_are_nearest_first():
