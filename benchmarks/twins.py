@@ -27,8 +27,8 @@ from torch.utils.data import default_collate
 from bachata_sep.data.loops import load_library
 from bachata_sep.data.triplets import TripletDataset
 from bachata_sep.model import ModelSeparator
+from bachata_sep.queries import universal_clip_heatmaps
 from bachata_sep.train.train import validate
-from bachata_sep.transforms import heatmap, model_magnitude
 
 
 def main() -> None:
@@ -96,7 +96,7 @@ def twin_batches(
         item = twinned[index]
         rng = np.random.default_rng([seed, index, 1])
         clip = np.asarray(library.clips[int(rng.choice(their))], dtype=np.float32)
-        swapped = heatmap(model_magnitude(clip[None], twinned.spec)[0])[None]
+        swapped = universal_clip_heatmaps(clip, twinned.spec)
         rows["own"].append(item)
         rows["twin"].append({**item, "query_heatmap": swapped})
         rows["alone"].append({**alone[index], "query_heatmap": item["query_heatmap"]})

@@ -140,15 +140,14 @@ class TripletDataset(torch.utils.data.Dataset):
             else ()
         )
         shift = int(rng.integers(-self.max_shift, self.max_shift + 1)) if self.max_shift else 0
+        own = [i for i in self.song_loops[instrument, song] if i != target]  # same timbre
         if self.song_query_rate and rng.random() < self.song_query_rate:
-            own = [i for i in self.song_loops[instrument, song] if i != target]
             query = int(rng.choice(own)) if own else query
         codec = 0.0
         if self.codec_rate and rng.random() < self.codec_rate:
             codec = float(rng.uniform(*VBR_QUALITY))
         twin, twin_gain, twin_equalizer = -1, 0.0, ()
         if self.twin_rate and rng.random() < self.twin_rate:
-            own = [i for i in self.song_loops[instrument, song] if i != target]
             strangers = [i for i in self.pool[instrument] if meta[i]["song"] != song]
             if own:  # a twin needs a query from the target's own song to tell them apart
                 twin, query = int(rng.choice(strangers)), int(rng.choice(own))
@@ -172,10 +171,14 @@ class TripletDataset(torch.utils.data.Dataset):
 
     def _loop(self, draw: Draw, index: int, position: int) -> np.ndarray:
         """Library clip ``index``, through the draw's EQ at ``position`` if it has one."""
+        return self._shaped(index, draw.equalizers[position] if draw.equalizers else ())
+
+    def _shaped(self, index: int, equalizer: tuple[float, ...]) -> np.ndarray:
+        """Library clip ``index``, through the EQ with these anchors (none: as it is)."""
         clip = np.asarray(self.library.clips[index], dtype=np.float32)
-        if not draw.equalizers:
+        if not equalizer:
             return clip
-        return apply_eq_curve(clip, np.array(draw.equalizers[position]), self.spec.sample_rate)
+        return apply_eq_curve(clip, np.array(equalizer), self.spec.sample_rate)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         draw = self.draw(index)
@@ -186,10 +189,7 @@ class TripletDataset(torch.utils.data.Dataset):
         for position, (loop, gain) in enumerate(zip(draw.others, draw.gains[1:], strict=True)):
             mixture += self._loop(draw, loop, position + 1) * np.float32(gain)
         if draw.twin >= 0:
-            twin = np.asarray(self.library.clips[draw.twin], dtype=np.float32)
-            if draw.twin_equalizer:
-                twin = apply_eq_curve(twin, np.array(draw.twin_equalizer), self.spec.sample_rate)
-            mixture += twin * np.float32(draw.twin_gain)
+            mixture += self._shaped(draw.twin, draw.twin_equalizer) * np.float32(draw.twin_gain)
         if draw.shift:
             # A loop repeats, so what a late cut moves to the front is the bar's own end.
             mixture, target = np.roll(mixture, draw.shift), np.roll(target, draw.shift)

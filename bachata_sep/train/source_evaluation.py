@@ -109,9 +109,13 @@ def evaluate_sources(
     instruments = tuple(instruments)
     available = families(samples)
     chosen = list(only) if only is not None else list(available)
+    plays = {
+        family: tuple(name for name in available[family] if name in instruments)
+        for family in chosen
+    }
     # A family with none of the models' instruments (a model folder for the guitar alone
     # and a set of percussion samples) has nothing to score: no song is rendered for it.
-    chosen = [family for family in chosen if set(available[family]) & set(instruments)]
+    plays = {family: playable for family, playable in plays.items() if playable}
     report = {
         "songs_per_family": songs,
         "duration_s": duration,
@@ -121,9 +125,8 @@ def evaluate_sources(
         "estimate over truth) median over scored bars",
         "families": {},
     }
-    progress = tqdm(total=len(chosen) * songs, desc="Evaluating families", unit="song")
-    for family in chosen:
-        playable = tuple(name for name in available[family] if name in instruments)
+    progress = tqdm(total=len(plays) * songs, desc="Evaluating families", unit="song")
+    for family, playable in plays.items():
         scores: dict = defaultdict(lambda: defaultdict(list))
         for index in range(songs):
             song = render_family_song(family, index, duration, samples, randomise, playable)
