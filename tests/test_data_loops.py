@@ -40,6 +40,17 @@ def test_rendered_library_layout(library_root):
         assert seconds == pytest.approx(4 * 60 / float(row["bpm"]), abs=1e-3)
 
 
+def test_split_other_gives_each_interferer_a_folder_of_its_own(tmp_path):
+    render_library(tmp_path, songs=1, seed=3, timbres="procedural", duration=30.0, split_other=True)
+    rows = read_rows(tmp_path)
+    instruments = {row["instrument"] for row in rows.values()}
+    assert {"bongo", "guira", "bass", "guitar", "voice", "keys", "percussion"} <= instruments
+    assert "other" not in instruments
+    for row in rows.values():
+        assert row["file"].startswith(f"{row['instrument']}/")
+        assert "+" not in row["timbre"]  # one part's timbre, not the shared stem's list
+
+
 def test_load_skips_bad_files_in_one_warning(library_root, tmp_path):
     with pytest.warns(UserWarning) as caught:
         library = load_library(library_root, SPEC, cache_dir=tmp_path)

@@ -122,6 +122,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also draw the SoundFonts' variation programs (more sampled guitars: "
         "palm-muted, 12-string, ukulele, mandolin...; two held out for validation)",
     )
+    loops.add_argument(
+        "--split-other",
+        action="store_true",
+        help="write the voice, the keys and the extra percussion as instruments of their own "
+        "instead of one 'other' folder (more target families for a shared model)",
+    )
     loops.set_defaults(run=run_render_loops)
 
 
@@ -161,6 +167,7 @@ def run_render_loops(args: argparse.Namespace) -> int:
         args.samples,
         args.randomise,
         tuple(args.exclude),
+        args.split_other,
     )
     print(
         f"{args.out}: {args.songs} song(s) cut into loops in {time.perf_counter() - started:.1f} s"

@@ -27,7 +27,7 @@ from ..errors import BadInputError
 from ..spec import ClipSpec
 from ..stretch import stretch
 from .mix import db_to_gain
-from .song import OTHER, STEMS, render_song
+from .song import render_song
 from .timbres import (
     SAMPLES,
     SEED_RANGES,
@@ -92,6 +92,7 @@ def render_library(
     samples: str | os.PathLike | None = None,
     randomise: bool = False,
     exclude: tuple[str, ...] = (),
+    split_other: bool = False,
 ) -> Path:
     """Cut rendered songs into loops of every stem: ``loops_per_section`` per section.
 
@@ -100,7 +101,9 @@ def render_library(
     ``timbre_spread`` widens the procedural presets' jitter, ``extra_programs`` adds the
     SoundFonts' variation programs, ``samples`` the real sample sets of that folder to the
     draw, ``randomise`` draws every song far wider and ``exclude`` leaves timbre families
-    out (see ``render_song``).
+    out (see ``render_song``). ``split_other`` writes the voice, the keys and the extra
+    percussion as instruments of their own instead of one ``other``: more target families
+    for a shared model, whose query must then tell a bongo from a conga.
     """
     if beats not in LOOP_BEATS:
         raise BadInputError(f"loops have 4 or 8 beats, not {beats}")
@@ -122,6 +125,7 @@ def render_library(
             samples=samples,
             randomise=randomise,
             exclude=exclude,
+            split_other=split_other,
         )
         rng = np.random.default_rng([song_seed, 1])
         rows.update(cut_loops(song, root, beats, loops_per_section, rng))
@@ -148,22 +152,17 @@ def cut_loops(
         for start in sorted(chosen):
             first = int(round(start * rate))
             last = first + int(round(beats * beat_seconds * rate))
-            for stem in STEMS:
+            for stem in song.stems:
                 loop = to_mono(song.stems[stem][:, first:last])
                 # Early notes of the next bar reach into a loop's last moments: not playing.
                 if np.sqrt(np.mean(loop[: -int(EARLY_NOTE_SECONDS * rate)] ** 2)) < SILENT_RMS:
                     continue
-                instrument = stem
-                timbre = (
-                    "+".join(notes["timbres"][p] for p in notes["stems"][OTHER])
-                    if stem == OTHER
-                    else notes["timbres"][stem]
-                )
-                name = f"{instrument}/{section['name']}/s{notes['seed']}-t{first}.wav"
+                timbre = "+".join(notes["timbres"][part] for part in notes["stems"][stem])
+                name = f"{stem}/{section['name']}/s{notes['seed']}-t{first}.wav"
                 write_audio(root / name, loop[None], rate, subtype="PCM_16")
                 rows[name] = {
                     "file": name,
-                    "instrument": instrument,
+                    "instrument": stem,
                     "section": section["name"],
                     "bpm": notes["tempo_bpm"],
                     "beats": beats,
