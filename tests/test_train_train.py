@@ -1,4 +1,5 @@
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -251,9 +252,37 @@ def test_init_adds_time_mixing_to_frequency_mixing_with_the_same_masks(
         torch.testing.assert_close(both_model(mixture, mixture), frequency_model(mixture, mixture))
 
 
+def test_fresh_query_encoder_keeps_the_masks_and_hears_the_query_again(
+    small_loop_library, tiny_trained, tmp_path
+):
+    # A collapsed encoder, as the per-instrument models' became: every hidden unit dead,
+    # so every query gets the same embedding and the query can never matter again.
+    collapsed = tmp_path / "collapsed"
+    shutil.copytree(tiny_trained, collapsed)
+    weights = load_file(collapsed / "model.safetensors")
+    weights["unet.query_encoder.project.0.weight"].zero_()
+    weights["unet.query_encoder.project.0.bias"].fill_(-1.0)
+    save_file(weights, collapsed / "model.safetensors")
+    fresh = _unlearning_start(
+        "bass", small_loop_library, tmp_path / "fresh", collapsed, fresh_query_encoder=True
+    )
+    train(fresh)
+    assert "--fresh-query-encoder" in fresh.command()
+    old = InstrumentModel.from_pretrained(collapsed, strict=True).eval()
+    new = InstrumentModel.from_pretrained(fresh.out, strict=True).eval()
+    spec = old.spec
+    generator = torch.Generator().manual_seed(0)
+    mixture, first, second = torch.rand(3, 2, spec.n_bins, spec.n_frames, generator=generator)
+    with torch.no_grad():
+        torch.testing.assert_close(old.encode_query(first), old.encode_query(second))
+        assert not torch.allclose(new.encode_query(first), new.encode_query(second))
+        torch.testing.assert_close(new(mixture, first), old(mixture, second))
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
+        ({"fresh_query_encoder": True, "init": None}, "give --init"),
         ({"base_channels": 4}, "another architecture"),
         ({"base_channels": 16}, "another architecture"),
         ({"full_resolution_bins": 128}, "another architecture"),

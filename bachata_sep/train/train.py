@@ -42,7 +42,7 @@ from ..folders import instrument_names, load_weights, reference_clip
 from ..model import InstrumentModel
 from ..spec import ClipSpec
 from ..transforms import istft, stft
-from ..unet import level_widths
+from ..unet import FiLM, level_widths
 from .cards import update_metrics
 from .metrics import sdr, si_sdr
 from .training import (
@@ -107,6 +107,12 @@ class TrainConfig:
         "the same plus --frequency-mixing / --time-mixing, which start at zero) with a "
         "fresh optimizer and schedule: fine tuning",
         metavar="FOLDER",
+    )
+    fresh_query_encoder: bool = _option(
+        False,
+        "with --init: a new query encoder, which the FiLM layers ignore at first (the masks "
+        "stay FOLDER's): a per-instrument model's encoder collapses to a constant, and a "
+        "dead encoder never learns again",
     )
     validation_every: int = _option(200, "steps between validations (and saves)")
     validation_size: int = _option(96, "validation triplets")
@@ -286,6 +292,8 @@ def train(config: TrainConfig) -> dict[str, float]:
         raise BadInputError(f"--keep must be {' or '.join(KEEPS)}, not {config.keep!r}")
     if config.resume and config.init is not None:
         raise BadInputError("--init starts a new run from trained weights, --resume continues one")
+    if config.fresh_query_encoder and config.init is None:
+        raise BadInputError("--fresh-query-encoder renews a trained model's encoder: give --init")
     try:
         level_widths(config.base_channels, config.depth)
     except ValueError as error:
@@ -323,6 +331,8 @@ def train(config: TrainConfig) -> dict[str, float]:
     model = InstrumentModel(**config.model_config()).to(device)
     if config.init is not None:
         _load_initial_weights(model, config.init)
+        if config.fresh_query_encoder:
+            refresh_query_encoder(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     config.out.mkdir(parents=True, exist_ok=True)
     start, best, elapsed = 0, {"val_si_sdri_db": -math.inf}, 0.0
@@ -416,6 +426,28 @@ def _load_initial_weights(model: InstrumentModel, folder: Path) -> None:
     raise BadInputError(
         f"cannot start from {folder}: it is another architecture, train with its {settings}"
     )
+
+
+@torch.no_grad()
+def refresh_query_encoder(model: InstrumentModel) -> None:
+    """Give ``model`` a newly initialised query encoder without changing its masks.
+
+    Each FiLM layer's answer to the old encoder's embedding (of silence: a collapsed
+    encoder gives every query that answer) moves into its bias and its weights start at
+    zero, so the masks are the trained model's whatever the new encoder says until
+    training teaches the FiLM layers to listen to it.
+    """
+    silence = torch.zeros(
+        1, model.spec.n_bins, model.spec.n_frames, device=model.unet.head.weight.device
+    )
+    embedding = model.encode_query(silence)
+    for module in model.unet.modules():
+        if isinstance(module, FiLM):
+            module.project.bias += module.project.weight @ embedding
+            module.project.weight.zero_()
+    for layer in model.unet.query_encoder.modules():
+        if layer is not model.unet.query_encoder and hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
 
 
 def _adds_only_mixing(trained: dict[str, tuple], new: dict[str, tuple]) -> bool:
