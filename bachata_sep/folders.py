@@ -1,6 +1,7 @@
 """The layout of a model folder, which training writes and loading reads: ``config.json``
 and ``model.safetensors``, plus the default query clips (``reference.flac``, or one
-``reference-<instrument>.flac`` per instrument of a shared model).
+``reference-<instrument>.flac`` per instrument of a shared model), and for a model that
+learned look-alikes beside its instrument their queries (``lookalike-<name>.flac``).
 
 Core, below both the model and the choice of weights (``pretrained``), so that imports
 flow one way: pretrained → model → folders.
@@ -32,6 +33,13 @@ def reference_clip(instrument: str, shared: bool) -> str:
 def reference_clips(model_folder: Path) -> list[Path]:
     """The default reference clips in a model folder (one, or one per instrument)."""
     return sorted(model_folder.glob("reference*.flac"))
+
+
+def lookalike_clips(model_folder: Path) -> list[Path]:
+    """Queries of the look-alikes a model learned beside its instrument
+    (``lookalike-<name>.flac``): separation never loads them; given as a reference, such a
+    clip asks the model for that look-alike instead."""
+    return sorted(model_folder.glob("lookalike-*.flac"))
 
 
 def model_folders(folder: Path) -> list[Path]:

@@ -9,6 +9,7 @@ from bachata_sep.spec import ClipSpec
 from bachata_sep.train.push import PUBLISHED_FILES, publishable_files, push
 
 SPEC = ClipSpec()
+LOOKALIKE = "lookalike-keys.flac"
 
 
 class RecordingHub:
@@ -39,6 +40,9 @@ def checkpoints(tmp_path):
             "PCM_16",
         )
         (tmp_path / name / "training_log.csv").write_text("step\n1\n")
+    # A model that learned a look-alike keeps its query, for users to ask for it.
+    silence = torch.zeros(SPEC.length).numpy()
+    write_audio(tmp_path / "bass" / LOOKALIKE, silence, SPEC.sample_rate, "PCM_16")
     (tmp_path / "digits").mkdir()
     (tmp_path / "digits" / "model.safetensors").write_bytes(b"")
     return tmp_path
@@ -53,7 +57,7 @@ def test_publishes_weights_references_and_cards_only(checkpoints):
     expected = [
         f"{name}/{file}"
         for name in ("bass", "guitar")
-        for file in (*PUBLISHED_FILES, REFERENCE_CLIP)
+        for file in (*PUBLISHED_FILES, REFERENCE_CLIP, *([LOOKALIKE] if name == "bass" else []))
     ]
     assert upload["allow_patterns"] == expected
     assert upload["folder_path"] == checkpoints

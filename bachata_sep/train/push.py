@@ -8,10 +8,11 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from ..errors import BadInputError
-from ..folders import model_folders, reference_clips
+from ..folders import lookalike_clips, model_folders, reference_clips
 
 PUBLISHED_FILES = ("config.json", "model.safetensors", "README.md")
-"""Published from every model folder, with its default reference clips."""
+"""Published from every model folder, with its default reference clips and look-alike
+queries."""
 MAX_FILE_MB = 25
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
@@ -23,7 +24,7 @@ def publishable_files(checkpoints: Path) -> list[str]:
         raise BadInputError(f"{checkpoints} is not a folder")
     files = []
     for folder in model_folders(checkpoints):
-        references = [path.name for path in reference_clips(folder)]
+        references = [path.name for path in reference_clips(folder) + lookalike_clips(folder)]
         for name in (*PUBLISHED_FILES, *references):
             path = folder / name
             if not path.exists():
