@@ -83,7 +83,7 @@ class BandSeparator:
         for name, query in queries.items():
             query = self.references[name] if query is None else query
             profile = query.mean(dim=(0, 2))
-            band = (profile > profile.max() - 0.1).float()
+            band = (profile > profile.max() - 0.2).float()
             masks[name] = band[None, :, None].expand_as(batch.heatmaps).clone()
         return masks
 
