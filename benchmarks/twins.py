@@ -55,6 +55,8 @@ def main() -> None:
         if batches is None:
             continue
         for name, separator in separators.items():
+            if instrument not in separator.models:
+                continue
             model = separator.models[instrument]
             alone = batches["alone"]
             default = separator.references[instrument][None]
