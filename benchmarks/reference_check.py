@@ -130,9 +130,9 @@ def main() -> None:
     for drop, similarity in (
         (float("inf"), -1.0),
         (refine.MAX_LEVEL_DROP_DB, refine.MIN_AGREEMENT),
+        (3.0, 0.5),
         (3.0, 0.9),
         (3.0, 0.95),
-        (3.0, 0.97),
         (6.0, 0.5),
         (6.0, 0.7),
         (10.0, 0.3),
