@@ -21,6 +21,11 @@ from .spec import BEATS_PER_BAR, ClipSpec
 from .transforms import heatmap, model_magnitude, universal_clip
 
 MAX_QUERY_CLIPS = 8
+# Clips this far under a reference's loudest are left out of its query: a heatmap is
+# level-normalised, so a silent bar (an instrument that comes in late in a span) would show
+# the model amplified noise, a query no training ever drew, and pull the averaged query to
+# another instrument (a bongo intro span with two silent bars queried the bass).
+QUERY_RANGE_DB = 20.0
 # A bar counts as inside a span when this share of it is; a span holding no such bar is
 # taken as one clip if it lasts this long at least.
 SPAN_BAR_SHARE = 0.75
@@ -124,8 +129,12 @@ def query_heatmaps(
 
 def loudest_clip_heatmaps(clips: list[np.ndarray], spec: ClipSpec) -> torch.Tensor:
     """Heatmaps ``(Q, F, T)`` of up to eight 4-beat mono clips, the loudest first, each
-    stretched to the universal clip: where the instrument plays most is the best example."""
-    loudest = sorted(clips, key=lambda clip: -float(np.square(clip).mean()))[:MAX_QUERY_CLIPS]
+    stretched to the universal clip: where the instrument plays most is the best example.
+    Clips more than :data:`QUERY_RANGE_DB` under the loudest are left out."""
+    energies = [float(np.square(clip, dtype=np.float64).mean()) for clip in clips]
+    floor = max(energies) * 10 ** (-QUERY_RANGE_DB / 10)
+    order = sorted(range(len(clips)), key=lambda i: -energies[i])
+    loudest = [clips[i] for i in order if energies[i] >= floor][:MAX_QUERY_CLIPS]
     universal = np.stack([universal_clip(clip, spec) for clip in loudest])
     return heatmap(model_magnitude(universal, spec))
 

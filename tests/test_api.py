@@ -15,6 +15,7 @@ from bachata_sep.clips import bar_segments
 from bachata_sep.errors import BadInputError
 from bachata_sep.queries import loudest_clip_heatmaps, query_heatmaps
 from bachata_sep.separators import IdentitySeparator, OracleSeparator
+from bachata_sep.spec import ClipSpec
 
 
 def test_identity_round_trip_reproduces_the_song():
@@ -293,6 +294,21 @@ def test_a_span_of_the_song_is_the_query_of_its_bars():
         progress=False,
     )
     assert (separator.queries["guitar"].mean(0) - expected.mean(0)).abs().mean() > 0.05
+
+
+def test_a_query_leaves_out_bars_far_under_its_loudest():
+    """A span whose instrument comes in late holds silent bars; level-normalised, their
+    heatmaps would be amplified noise in the averaged query."""
+    spec = ClipSpec()
+    _, stems = synthetic_song(22050, 1, bars=8, pickup_beats=0)
+    bar = round(4 * 60 / 128 * 22050)
+    guitar = stems["guitar"][0]
+    played = [guitar[bar : 2 * bar], guitar[3 * bar : 4 * bar]]
+    silent, faint = np.zeros(bar, dtype=np.float32), guitar[2 * bar : 3 * bar] * 1e-2
+    query = loudest_clip_heatmaps([silent, played[0], faint, played[1]], spec)
+    torch.testing.assert_close(query, loudest_clip_heatmaps(played, spec))
+    kept = loudest_clip_heatmaps([played[0], guitar[2 * bar : 3 * bar] * 0.2], spec)
+    assert kept.shape[0] == 2  # 14 dB under the loudest still says what the guitar plays
 
 
 @pytest.mark.parametrize(
