@@ -6,9 +6,11 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# FluidSynth + SoundFonts render training/evaluation songs; Chromium drives the browser test.
+# FluidSynth + SoundFonts render training/evaluation songs, espeak-ng and Festival sing
+# their voices; Chromium drives the browser test.
 $SUDO apt-get install -y -qq --no-install-recommends \
-    fluidsynth libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont \
+    fluidsynth libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont espeak-ng festival \
+    festvox-italp16k festvox-itapc16k festvox-us-slt-hts \
     musescore-general-soundfont-small chromium >/dev/null
 [ -d .venv ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip

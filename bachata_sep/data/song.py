@@ -30,7 +30,7 @@ import soundfile as sf
 from ..audio import write_audio
 from ..errors import BadInputError
 from ..spec import BEATS_PER_BAR, INSTRUMENTS
-from . import effects, procedural, soundfont
+from . import effects, procedural, singer, soundfont
 from .mix import (
     add_reverb,
     compressor_gain,
@@ -183,6 +183,8 @@ def render_notes(
 ) -> np.ndarray:
     if timbre.source == "procedural":
         return procedural.render_part(part, notes, timbre.preset, SAMPLE_RATE, length, rng, spread)
+    if timbre.source in singer.SOURCES:
+        return singer.render_part(notes, timbre.source, timbre.preset, SAMPLE_RATE, length, rng)
     if timbre.source == SAMPLES:
         from .samples import render_part
 
@@ -213,6 +215,7 @@ def render_song(
     tempo_drift: float = 0.0,
     drift_shape: str = "sine",
     split_other: bool = False,
+    singers: bool = False,
 ) -> Song:
     """Render the song of ``seed``: same seed and options → the same audio, bit for bit.
 
@@ -230,7 +233,8 @@ def render_song(
     the tempo wander as a band's does, by ``drift_shape`` (see ``tempo.drift_curve``):
     notes and annotations are warped alike, and the song is otherwise the same.
     ``split_other`` gives the voice, the keys and the extra percussion a stem each instead
-    of sharing ``other``.
+    of sharing ``other``. ``singers`` gives the voice to a synthesised singer of the seed's
+    split (``singer``: consonants and moving formants, as a real lead vocal has).
     """
     if duration is not None and duration < MIN_DURATION:
         raise BadInputError(f"a song must last at least {MIN_DURATION:g} s, not {duration:g} s")
@@ -259,7 +263,9 @@ def render_song(
     rng = np.random.default_rng(seed)
     wide = np.random.default_rng([seed, RANDOMISE_STREAM]) if randomise else None
     timbres = {
-        **choose_timbres(rng, source, split_of_seed(seed), extra_programs, sample_timbres, exclude),
+        **choose_timbres(
+            rng, source, split_of_seed(seed), extra_programs, sample_timbres, exclude, singers
+        ),
         **(timbres or {}),
     }
     if wide is not None and tempo is None:

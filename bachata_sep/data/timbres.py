@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInputError
+from . import singer
 from .patterns import PARTS
 from .procedural import PRESETS
 
@@ -93,7 +94,7 @@ class Timbre:
 
     @property
     def is_custom(self) -> bool:
-        return self.source not in ("procedural", SAMPLES, *SOUNDFONTS)
+        return self.source not in ("procedural", SAMPLES, *singer.SOURCES, *SOUNDFONTS)
 
     @property
     def family(self) -> str:
@@ -125,6 +126,12 @@ def _split_of_procedural(timbre: Timbre) -> str:
     return "valid" if timbre.preset == VALID_PRESETS[timbre.part] else "train"
 
 
+def _split_of_singer(timbre: Timbre) -> str:
+    if timbre.source == singer.FESTIVAL or timbre.preset in singer.TEST_SINGERS:
+        return "test"
+    return "valid" if timbre.preset in singer.VALID_SINGERS else "train"
+
+
 def family_of(timbre_name: str) -> str:
     """The family of a timbre name: ``samples/guitar/emily-guitar`` → ``emily-guitar``,
     ``fluidr3/bass/33`` → ``fluidr3``."""
@@ -145,6 +152,8 @@ def split_of(timbre: Timbre) -> str:
         return _split_of_procedural(timbre)
     if timbre.source == SAMPLES:
         return "train"
+    if timbre.source in singer.SOURCES:
+        return _split_of_singer(timbre)
     if timbre.name in VALID_VARIATIONS:
         return "valid"
     return "train" if timbre.source in TRAIN_SOUNDFONTS else "test"
@@ -163,7 +172,10 @@ VARIATION_TIMBRES = tuple(
     for part, presets in programs.items()
     for preset in presets
 )
-ALL_TIMBRES = TIMBRES + VARIATION_TIMBRES
+SINGER_TIMBRES = tuple(
+    Timbre(singer.PART, source, name) for source, names in singer.SINGERS.items() for name in names
+)
+ALL_TIMBRES = TIMBRES + VARIATION_TIMBRES + SINGER_TIMBRES
 TRAIN_TIMBRES = frozenset(t.name for t in ALL_TIMBRES if split_of(t) == "train")
 VALID_TIMBRES = frozenset(t.name for t in ALL_TIMBRES if split_of(t) == "valid")
 TEST_TIMBRES = frozenset(t.name for t in ALL_TIMBRES if split_of(t) == "test")
@@ -199,20 +211,24 @@ def choose_timbres(
     extra_programs: bool = False,
     sample_timbres: Sequence[Timbre] = (),
     exclude: Collection[str] = (),
+    singers: bool = False,
 ) -> dict[str, Timbre]:
     """One timbre per part. ``source`` "mixed" draws each part from all the split's sources
     (with ``sample_timbres``, a family first, so a sample set weighs as much as a
     SoundFont); "samples" plays every part that has samples from them
     and the others from the split's procedural presets; ``split`` None allows every timbre
     of the source (a user's explicit choice); ``extra_programs`` adds the SoundFonts'
-    variation programs to the draw; ``exclude`` leaves whole families out (to train
-    without a source and measure on it)."""
+    variation programs to the draw; ``singers`` gives the voice to a synthesised singer
+    (``singer``); ``exclude`` leaves whole families out (to train without a source
+    and measure on it)."""
     source = resolve_source(source)
-    pool = (*(ALL_TIMBRES if extra_programs else TIMBRES), *sample_timbres)
+    pool = (*TIMBRES, *(VARIATION_TIMBRES if extra_programs else ()), *sample_timbres)
     chosen = {}
     for part in PARTS:
         sampled = [t for t in sample_timbres if t.part == part]
-        if source == "mixed":
+        if singers and part == singer.PART:
+            candidates = list(SINGER_TIMBRES)
+        elif source == "mixed":
             candidates = [
                 t
                 for t in pool
@@ -225,7 +241,11 @@ def choose_timbres(
         else:
             candidates = soundfont_timbres(source, part, extra_programs)
         # Sample sets asked for by name are a user's explicit choice, whatever the seed.
-        by_split = source in ("mixed", "procedural") or (source == SAMPLES and not sampled)
+        by_split = (
+            source in ("mixed", "procedural")
+            or (source == SAMPLES and not sampled)
+            or (singers and part == singer.PART)
+        )
         if split is not None and by_split:
             candidates = [t for t in candidates if split_of(t) == split]
         candidates = [t for t in candidates if t.family not in exclude] or [
