@@ -1,6 +1,6 @@
 """How much a sung lead voice costs the models: the same test songs with the voice drawn
-as before (procedural vowels or a SoundFont choir), sung by a test espeak-ng singer, and
-sung by a Festival voice, a synthesiser no model trains on (``data.singer``: consonants,
+as before (procedural vowels or a SoundFont choir), sung by an espeak-ng singer, and sung
+by a Festival voice; no model trains on either (``data.singer``: consonants,
 moving formants, slides).
 
 Each song is rendered three times from one seed (test split, randomised, real samples in the
@@ -22,7 +22,7 @@ from collections import defaultdict
 
 from tqdm.auto import tqdm
 
-from bachata_sep.data.singer import ESPEAK, FESTIVAL, FESTIVAL_SINGERS, PART, TEST_SINGERS
+from bachata_sep.data.singer import ESPEAK, ESPEAK_SINGERS, FESTIVAL, FESTIVAL_SINGERS, PART
 from bachata_sep.data.song import render_song
 from bachata_sep.data.timbres import Timbre
 from bachata_sep.model import ModelSeparator
@@ -48,7 +48,7 @@ def main() -> None:
     for index in tqdm(range(args.songs), desc="songs"):
         singers = (
             {},
-            {PART: Timbre(PART, ESPEAK, TEST_SINGERS[index % len(TEST_SINGERS)])},
+            {PART: Timbre(PART, ESPEAK, ESPEAK_SINGERS[index % len(ESPEAK_SINGERS)])},
             {PART: Timbre(PART, FESTIVAL, FESTIVAL_SINGERS[index % len(FESTIVAL_SINGERS)])},
         )
         for condition, timbres in zip(CONDITIONS, singers, strict=True):

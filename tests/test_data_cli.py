@@ -69,15 +69,6 @@ def test_render_loops_with_extra_programs_records_them(tmp_path):
     assert "fluidr3/guitar/8:25" in (lib / "loops.csv").read_text()  # the 12-string guitar
 
 
-def test_render_loops_with_singers_sings_the_voice(tmp_path):
-    lib = tmp_path / "lib"
-    args = ["render-loops", "-o", str(lib), "--duration", "8", "--loops-per-section", "1"]
-    assert main([*args, "--songs", "1", "--timbres", "train", "--split-other", "--singers"]) == 0
-    with open(lib / "loops.csv") as file:
-        voices = {row["timbre"] for row in csv.DictReader(file) if row["instrument"] == "voice"}
-    assert voices and all(timbre.startswith("espeak/voice/") for timbre in voices)
-
-
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
 

@@ -16,7 +16,7 @@ def test_phrases_break_at_a_breath():
     assert [len(phrase) for phrase in singer.phrases(notes)] == [2, 1]
 
 
-@pytest.mark.parametrize("source, voice", [("espeak", "m3"), ("festival", "lp_diphone")])
+@pytest.mark.parametrize("source, voice", [("espeak", "m8"), ("festival", "lp_diphone")])
 def test_the_voice_sings_the_melody_with_consonants(source, voice):
     notes = [Note(0.2, 0.9, 62, 0.7), Note(1.2, 0.9, 69, 0.7)]
     sung = singer.render_part(notes, source, voice, RATE, 3 * RATE, np.random.default_rng(0))
@@ -35,30 +35,23 @@ def test_the_voice_sings_the_melody_with_consonants(source, voice):
     assert np.max(flatness[loud]) > 10 * np.median(flatness[loud])
 
 
-def test_singers_are_split_and_drawn_by_the_seeds_split():
-    splits = {split_of(timbre) for timbre in SINGER_TIMBRES}
-    assert splits == {"train", "valid", "test"}
-    test_singers = {t.preset for t in SINGER_TIMBRES if split_of(t) == "test"}
-    assert test_singers == {*singer.TEST_SINGERS, *singer.FESTIVAL_SINGERS}
-    for split in ("train", "test"):
-        drawn = {
-            choose_timbres(np.random.default_rng(seed), "mixed", split, singers=True)["voice"]
-            for seed in range(40)
-        }
-        assert drawn and all(split_of(t) == split for t in drawn)
-        sources = {"espeak"} if split == "train" else {"espeak", "festival"}
-        assert {t.source for t in drawn} == sources
-    left_out = choose_timbres(
-        np.random.default_rng(0), "mixed", "train", singers=True, exclude=("espeak",)
+def test_sung_voices_are_for_evaluation_only():
+    assert {split_of(timbre) for timbre in SINGER_TIMBRES} == {"test"}
+    for split in ("train", "valid", "test"):
+        for seed in range(100):
+            voice = choose_timbres(np.random.default_rng(seed), "mixed", split)["voice"]
+            assert voice.source not in singer.SOURCES
+
+
+def test_a_song_sung_by_a_singer_keeps_its_draws():
+    drawn = render_song(7, "procedural", duration=8.0, split_other=True)
+    sung = render_song(
+        7, "procedural", duration=8.0, split_other=True, timbres={"voice": SINGER_TIMBRES[0]}
     )
-    assert left_out["voice"].source == "procedural"
-
-
-def test_a_song_sung_by_a_singer_of_its_split():
-    sung = render_song(7, "procedural", duration=8.0, singers=True, split_other=True)
-    voice = sung.annotations["timbres"]["voice"]
-    assert voice.startswith("espeak/voice/") and voice.split("/")[2] in singer.TRAIN_SINGERS
+    assert sung.annotations["timbres"]["voice"] == "espeak/voice/m8"
+    assert sung.annotations["beats"] == drawn.annotations["beats"]
     assert np.abs(sung.stems["voice"]).max() > 0
+    assert not np.allclose(sung.stems["voice"], drawn.stems["voice"])
 
 
 def test_unknown_singer_and_missing_espeak_are_one_line(monkeypatch):
@@ -66,6 +59,6 @@ def test_unknown_singer_and_missing_espeak_are_one_line(monkeypatch):
         singer.render_part([], "espeak", "nobody", RATE, RATE, np.random.default_rng(0))
     monkeypatch.setattr(singer.shutil, "which", lambda name: None)
     with pytest.raises(BadInputError, match="install the Debian package espeak-ng"):
-        singer.render_part([], "espeak", "m3", RATE, RATE, np.random.default_rng(0))
+        singer.render_part([], "espeak", "m8", RATE, RATE, np.random.default_rng(0))
     with pytest.raises(BadInputError, match="install the Debian package festival"):
         singer.render_part([], "festival", "pc_diphone", RATE, RATE, np.random.default_rng(0))

@@ -128,12 +128,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the voice, the keys and the extra percussion as instruments of their own "
         "instead of one 'other' folder (more target families for a shared model)",
     )
-    loops.add_argument(
-        "--singers",
-        action="store_true",
-        help="sing the voice part: Spanish syllables from espeak-ng on the melody, with "
-        "consonants and moving formants as a real lead vocal has (test singers held out)",
-    )
     loops.set_defaults(run=run_render_loops)
 
 
@@ -174,7 +168,6 @@ def run_render_loops(args: argparse.Namespace) -> int:
         args.randomise,
         tuple(args.exclude),
         args.split_other,
-        args.singers,
     )
     print(
         f"{args.out}: {args.songs} song(s) cut into loops in {time.perf_counter() - started:.1f} s"

@@ -93,7 +93,6 @@ def render_library(
     randomise: bool = False,
     exclude: tuple[str, ...] = (),
     split_other: bool = False,
-    singers: bool = False,
 ) -> Path:
     """Cut rendered songs into loops of every stem: ``loops_per_section`` per section.
 
@@ -104,8 +103,7 @@ def render_library(
     draw, ``randomise`` draws every song far wider and ``exclude`` leaves timbre families
     out (see ``render_song``). ``split_other`` writes the voice, the keys and the extra
     percussion as instruments of their own instead of one ``other``: more target families
-    for a shared model, whose query must then tell a bongo from a conga. ``singers`` has
-    espeak-ng's singers sing the voice part.
+    for a shared model, whose query must then tell a bongo from a conga.
     """
     if beats not in LOOP_BEATS:
         raise BadInputError(f"loops have 4 or 8 beats, not {beats}")
@@ -128,7 +126,6 @@ def render_library(
             randomise=randomise,
             exclude=exclude,
             split_other=split_other,
-            singers=singers,
         )
         rng = np.random.default_rng([song_seed, 1])
         rows.update(cut_loops(song, root, beats, loops_per_section, rng))

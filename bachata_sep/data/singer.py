@@ -7,11 +7,11 @@ random Spanish syllables, and Praat's pitch-synchronous overlap-add
 (``praat-parselmouth``) stretches each phrase onto its notes and sings it on their
 pitches with vibrato and scoops.
 
-Two synthesisers, two families: espeak-ng (formant synthesis, Debian ``espeak-ng``), whose
-voice variants are split into training, validation and test singers like every other
-family's timbres; and Festival (Debian ``festival`` with its Italian diphone and US
-English HTS voices, built from recordings of real speakers), test-only, so the voices a
-model is scored on can come from a synthesiser it never heard.
+Two synthesisers, two families, both for evaluation only (``benchmarks/sung_voice.py``:
+what a real lead vocal may cost a model that never heard one; training on them did not
+pay, docs/data.md): espeak-ng (formant synthesis, Debian ``espeak-ng``) and Festival
+(Debian ``festival`` with its Italian diphone and US English HTS voices, built from
+recordings of real speakers).
 """
 
 from __future__ import annotations
@@ -34,17 +34,12 @@ ESPEAK = "espeak"
 FESTIVAL = "festival"
 SOURCES = (ESPEAK, FESTIVAL)
 LANGUAGES = ("es", "es-419")  # espeak-ng's Spanish rules: Spain, Latin America
-# espeak-ng voice variants, by split (each its own formant set and base pitch).
-TRAIN_SINGERS = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f4", "klatt", "klatt2", "klatt3",
-    "adam", "antonio", "pablo", "pedro", "miguel", "Alicia", "Andrea", "belinda",
-)  # fmt: skip
-VALID_SINGERS = ("m7", "f5", "klatt4")
-TEST_SINGERS = ("m8", "f3", "klatt6", "linda")
-# Festival's voices (all test-only): Debian festvox-italp16k, -itapc16k, -us-slt-hts. (Its
-# Catalan HTS voice is left out: its creaky onsets stay unpitched under the overlap-add.)
+# espeak-ng voice variants: two men, two women, each its own formant set and base pitch.
+ESPEAK_SINGERS = ("m8", "f3", "klatt6", "linda")
+# Festival's voices: Debian festvox-italp16k, -itapc16k, -us-slt-hts. (Its Catalan HTS
+# voice is left out: its creaky onsets stay unpitched under the overlap-add.)
 FESTIVAL_SINGERS = ("lp_diphone", "pc_diphone", "cmu_us_slt_arctic_hts")
-SINGERS = {ESPEAK: TRAIN_SINGERS + VALID_SINGERS + TEST_SINGERS, FESTIVAL: FESTIVAL_SINGERS}
+SINGERS = {ESPEAK: ESPEAK_SINGERS, FESTIVAL: FESTIVAL_SINGERS}
 PROGRAMS = {ESPEAK: ("espeak-ng", "espeak-ng"), FESTIVAL: ("text2wave", "festival")}
 # Spanish syllables a bachata lyric is made of (and the consonants that come with them).
 SYLLABLES = (

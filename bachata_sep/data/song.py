@@ -215,7 +215,6 @@ def render_song(
     tempo_drift: float = 0.0,
     drift_shape: str = "sine",
     split_other: bool = False,
-    singers: bool = False,
 ) -> Song:
     """Render the song of ``seed``: same seed and options → the same audio, bit for bit.
 
@@ -233,8 +232,7 @@ def render_song(
     the tempo wander as a band's does, by ``drift_shape`` (see ``tempo.drift_curve``):
     notes and annotations are warped alike, and the song is otherwise the same.
     ``split_other`` gives the voice, the keys and the extra percussion a stem each instead
-    of sharing ``other``. ``singers`` gives the voice to a synthesised singer of the seed's
-    split (``singer``: consonants and moving formants, as a real lead vocal has).
+    of sharing ``other``.
     """
     if duration is not None and duration < MIN_DURATION:
         raise BadInputError(f"a song must last at least {MIN_DURATION:g} s, not {duration:g} s")
@@ -263,9 +261,7 @@ def render_song(
     rng = np.random.default_rng(seed)
     wide = np.random.default_rng([seed, RANDOMISE_STREAM]) if randomise else None
     timbres = {
-        **choose_timbres(
-            rng, source, split_of_seed(seed), extra_programs, sample_timbres, exclude, singers
-        ),
+        **choose_timbres(rng, source, split_of_seed(seed), extra_programs, sample_timbres, exclude),
         **(timbres or {}),
     }
     if wide is not None and tempo is None:

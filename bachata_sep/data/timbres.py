@@ -126,12 +126,6 @@ def _split_of_procedural(timbre: Timbre) -> str:
     return "valid" if timbre.preset == VALID_PRESETS[timbre.part] else "train"
 
 
-def _split_of_singer(timbre: Timbre) -> str:
-    if timbre.source == singer.FESTIVAL or timbre.preset in singer.TEST_SINGERS:
-        return "test"
-    return "valid" if timbre.preset in singer.VALID_SINGERS else "train"
-
-
 def family_of(timbre_name: str) -> str:
     """The family of a timbre name: ``samples/guitar/emily-guitar`` → ``emily-guitar``,
     ``fluidr3/bass/33`` → ``fluidr3``."""
@@ -153,7 +147,7 @@ def split_of(timbre: Timbre) -> str:
     if timbre.source == SAMPLES:
         return "train"
     if timbre.source in singer.SOURCES:
-        return _split_of_singer(timbre)
+        return "test"  # evaluation voices, like MuseScore General
     if timbre.name in VALID_VARIATIONS:
         return "valid"
     return "train" if timbre.source in TRAIN_SOUNDFONTS else "test"
@@ -211,24 +205,20 @@ def choose_timbres(
     extra_programs: bool = False,
     sample_timbres: Sequence[Timbre] = (),
     exclude: Collection[str] = (),
-    singers: bool = False,
 ) -> dict[str, Timbre]:
     """One timbre per part. ``source`` "mixed" draws each part from all the split's sources
     (with ``sample_timbres``, a family first, so a sample set weighs as much as a
     SoundFont); "samples" plays every part that has samples from them
     and the others from the split's procedural presets; ``split`` None allows every timbre
     of the source (a user's explicit choice); ``extra_programs`` adds the SoundFonts'
-    variation programs to the draw; ``singers`` gives the voice to a synthesised singer
-    (``singer``); ``exclude`` leaves whole families out (to train without a source
-    and measure on it)."""
+    variation programs to the draw; ``exclude`` leaves whole families out (to train
+    without a source and measure on it)."""
     source = resolve_source(source)
     pool = (*TIMBRES, *(VARIATION_TIMBRES if extra_programs else ()), *sample_timbres)
     chosen = {}
     for part in PARTS:
         sampled = [t for t in sample_timbres if t.part == part]
-        if singers and part == singer.PART:
-            candidates = list(SINGER_TIMBRES)
-        elif source == "mixed":
+        if source == "mixed":
             candidates = [
                 t
                 for t in pool
@@ -241,11 +231,7 @@ def choose_timbres(
         else:
             candidates = soundfont_timbres(source, part, extra_programs)
         # Sample sets asked for by name are a user's explicit choice, whatever the seed.
-        by_split = (
-            source in ("mixed", "procedural")
-            or (source == SAMPLES and not sampled)
-            or (singers and part == singer.PART)
-        )
+        by_split = source in ("mixed", "procedural") or (source == SAMPLES and not sampled)
         if split is not None and by_split:
             candidates = [t for t in candidates if split_of(t) == split]
         candidates = [t for t in candidates if t.family not in exclude] or [
