@@ -25,8 +25,8 @@ SYNTH_GAIN = 0.5
 # the last tails have died out; only a fresh synthesiser's first render with notes differs,
 # at about -80 dB. Its output is read as float: the 16-bit output (pyfluidsynth's
 # get_samples) is dithered from a table drawn afresh in every process, so one seed's song
-# differed from one process to the next (by 52-78 dB SNR, enough to move an evaluation's
-# beat tracking and its figures by up to 0.9 dB).
+# differed from one process to the next (by 52-78 dB SNR; an evaluation's figures moved by
+# up to 0.9 dB).
 SYNTH_BLOCK = 64
 TAIL_DRAIN_SECONDS = 0.25
 
