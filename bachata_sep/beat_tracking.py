@@ -207,13 +207,14 @@ def pulse_half_beats(onset_envelope: np.ndarray, rise: np.ndarray, tempo: float)
     half-beats, as the beat is not known yet), less what its intervals stray from its tempo.
     """
     gain = onset_envelope / (onset_envelope.std() + 1e-12)
+    chance = _strength_at(gain, np.arange(len(gain))).mean()
     candidates = []
     for bpm in (tempo, tempo * 3 / 2, tempo * 2 / 3):
         if MIN_BPM <= bpm <= MAX_BPM:
             half_period = FRAME_RATE * 30 / bpm
             path = sounding(local_half_beats(onset_envelope, half_period), onset_envelope, rise)
-            straying = LOCAL_TIGHTNESS * np.log(np.diff(path) / half_period) ** 2
-            strength = _strength_at(gain, path)
+            straying = LOCAL_TIGHTNESS * np.log((path[2:] - path[:-2]) / (2 * half_period)) ** 2
+            strength = _strength_at(gain, path) - chance
             beats = max(strength[0::2].sum(), strength[1::2].sum())
             candidates.append((beats - straying.sum(), path))
     return max(candidates, key=lambda candidate: candidate[0])[1]

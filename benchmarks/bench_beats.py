@@ -12,6 +12,13 @@ phase would give).
 
     python benchmarks/bench_beats.py --songs 24 [--drift 3] [--shapes steady sine ramp]
         [--duration 60] [--json results.json]
+
+``--randomise --samples DIR`` scores the domain-randomised songs of the held-out-source
+evaluation instead (mixed test timbres with real samples, 100-170 BPM, swing, loose
+timing, effects; ``train.source_evaluation.FIRST_SEED`` on), steady only:
+
+    python benchmarks/bench_beats.py --songs 24 --duration 30 --randomise \
+        --samples ../shared/samples --shapes steady
 """
 
 from __future__ import annotations
@@ -41,18 +48,27 @@ def librosa_beats(mono: np.ndarray, sample_rate: int) -> np.ndarray:
     return beats
 
 
-def evaluate(index: int, count: int, duration: float | None, shape: str, drift: float) -> dict:
+def evaluate(
+    index: int,
+    count: int,
+    duration: float | None,
+    shape: str,
+    drift: float,
+    samples: str | None = None,
+) -> dict:
     seed = FIRST_SEED + index
-    tempo = 110 + 50 * index / max(1, count - 1)
     steady = shape == "steady"
-    song = render_song(
-        seed,
-        SOURCES[index % len(SOURCES)],
-        duration,
-        tempo,
-        tempo_drift=0.0 if steady else drift,
-        drift_shape="sine" if steady else shape,
-    )
+    if samples is not None:
+        song = render_song(seed, "mixed", duration, samples=samples, randomise=True)
+    else:
+        song = render_song(
+            seed,
+            SOURCES[index % len(SOURCES)],
+            duration,
+            110 + 50 * index / max(1, count - 1),
+            tempo_drift=0.0 if steady else drift,
+            drift_shape="sine" if steady else shape,
+        )
     notes = song.annotations
     started = time.perf_counter()
     beats, downbeats = bachata_sep.beats(song.mixture, sr=song.sample_rate)
@@ -92,7 +108,13 @@ def main() -> None:
         default=["steady", "sine", "ramp"],
         help="which renders of each song (default: all three)",
     )
+    parser.add_argument(
+        "--randomise", action="store_true", help="the domain-randomised evaluation songs"
+    )
+    parser.add_argument("--samples", help="with --randomise: the real samples folder")
     args = parser.parse_args()
+    if args.randomise and (args.samples is None or args.shapes != ["steady"]):
+        parser.error("--randomise needs --samples and --shapes steady")
     header = (
         f"{'shape':>6} {'seed':>8} {'source':>10} {'bpm':>6} {'pick':>4} {'secs':>5} "
         f"{'beatF1':>7} {'downF1':>7} {'best':>7} {'librosa':>7}"
@@ -101,7 +123,8 @@ def main() -> None:
     rows = []
     for shape in args.shapes:
         for index in range(args.songs):
-            row = evaluate(index, args.songs, args.duration, shape, args.drift)
+            samples = args.samples if args.randomise else None
+            row = evaluate(index, args.songs, args.duration, shape, args.drift, samples)
             rows.append(row)
             print(
                 f"{shape:>6} {row['seed']:>8} {row['source']:>10} {row['tempo']:6.1f} "

@@ -1,4 +1,5 @@
 import warnings
+from pathlib import Path
 
 import mir_eval
 import numpy as np
@@ -169,3 +170,18 @@ def test_a_rendered_song_with_tempo_drift():
     grid = LocalTempoTracker()(song.mixture.mean(axis=0), song.sample_rate)
     assert mir_eval.beat.f_measure(np.array(notes["beats"]), grid.beats) >= 0.97
     assert mir_eval.beat.f_measure(np.array(notes["downbeats"]), grid.downbeats) >= 0.9
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
+@pytest.mark.parametrize("seed", [2_000_702, 2_000_716])
+def test_a_swung_loose_song_keeps_its_tempo(seed):
+    """Randomised evaluation songs (swing 0.06-0.08, loose timing) that were tracked at 3/2
+    their tempo: swing makes the true half-beats alternate long and short, which the tempo
+    competition once counted as straying."""
+    song = render_song(seed, "mixed", 30, samples=SAMPLES, randomise=True)
+    grid = LocalTempoTracker()(song.mixture.mean(axis=0), song.sample_rate)
+    notes = song.annotations
+    assert mir_eval.beat.f_measure(np.array(notes["beats"]), grid.beats) >= 0.95
+    assert mir_eval.beat.f_measure(np.array(notes["downbeats"]), grid.downbeats) >= 0.95
