@@ -203,8 +203,11 @@ def pulse_half_beats(onset_envelope: np.ndarray, rise: np.ndarray, tempo: float)
     The autocorrelation may mistake the dotted quarter of the 3-3-2 feel for the beat,
     so the tempo 3/2 and 2/3 as fast compete too, each as a path of local half-beats
     (``local_half_beats``). The true beat lands on the most onset strength: a path is
-    scored by the onsets at its beats (the stronger of its two sets of alternate
-    half-beats, as the beat is not known yet), less what its intervals stray from its tempo.
+    scored by the onsets at its beats above what a frame picked at random gets (the
+    stronger of its two sets of alternate half-beats, as the beat is not known yet; so
+    a faster path's extra beats between the onsets add nothing), less what its beat to
+    beat intervals stray from its tempo (half-beat ones alternate long and short in a
+    swung song).
     """
     gain = onset_envelope / (onset_envelope.std() + 1e-12)
     chance = _strength_at(gain, np.arange(len(gain))).mean()
