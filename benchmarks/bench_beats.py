@@ -121,9 +121,9 @@ def main() -> None:
     )
     print(header)
     rows = []
+    samples = args.samples if args.randomise else None
     for shape in args.shapes:
         for index in range(args.songs):
-            samples = args.samples if args.randomise else None
             row = evaluate(index, args.songs, args.duration, shape, args.drift, samples)
             rows.append(row)
             print(

@@ -28,6 +28,7 @@ import soxr
 
 from ..errors import BadInputError
 from .patterns import Note
+from .procedural import midi_hz
 
 PART = "voice"
 ESPEAK = "espeak"
@@ -90,16 +91,19 @@ def lyric(syllable_count: int, rng: np.random.Generator) -> str:
     return " ".join(words)
 
 
-def speak(text: str, source: str, singer: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """The synthesiser's speech of ``text``: mono float64 and its rate, silence trimmed."""
+def speak(
+    text: str, program: str, source: str, singer: str, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """The speech of ``text`` by ``program`` (``require(source)``): mono float64 and its
+    rate, silence trimmed."""
     with tempfile.TemporaryDirectory() as folder:
         # A file, not a pipe: text2wave writes a piped WAV header with no data length.
         path = Path(folder) / "speech.wav"
         if source == ESPEAK:
             language, words_per_minute = rng.choice(LANGUAGES), rng.integers(*SPEECH_RATE_WPM)
-            command = [require(source), "-v", f"{language}+{singer}", "-s", str(words_per_minute)]
+            command = [program, "-v", f"{language}+{singer}", "-s", str(words_per_minute)]
         else:
-            command = [require(source), "-eval", f"(voice_{singer})"]
+            command = [program, "-eval", f"(voice_{singer})"]
         command += ["-w" if source == ESPEAK else "-o", str(path)]
         result = subprocess.run(command, input=text.encode(), capture_output=True, check=False)
         if result.returncode != 0 or not path.is_file():
@@ -112,7 +116,12 @@ def speak(text: str, source: str, singer: str, rng: np.random.Generator) -> tupl
 
 
 def sing_phrase(
-    phrase: Sequence[Note], source: str, singer: str, sample_rate: int, rng: np.random.Generator
+    phrase: Sequence[Note],
+    program: str,
+    source: str,
+    singer: str,
+    sample_rate: int,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """One breath sung: speech stretched over the phrase's span, on its notes' pitches."""
     # Imported here: Praat takes 0.2 s to load, and only a sung voice needs it.
@@ -122,7 +131,7 @@ def sing_phrase(
     start = phrase[0].start
     span = phrase[-1].start + phrase[-1].duration - start
     text = lyric(len(phrase) + int(rng.integers(0, len(phrase) + 1)), rng)
-    speech, speech_rate = speak(text, source, singer, rng)
+    speech, speech_rate = speak(text, program, source, singer, rng)
     sound = parselmouth.Sound(speech, sampling_frequency=speech_rate)
     length = sound.get_total_duration()
     stretch = span / length
@@ -133,7 +142,7 @@ def sing_phrase(
     pitches = call("Create PitchTier", "melody", 0, length)
     rate, depth = rng.uniform(*VIBRATO_HZ), rng.uniform(*VIBRATO_DEPTH)
     for note in phrase:
-        hertz = 440.0 * 2 ** ((note.pitch - 69) / 12)
+        hertz = midi_hz(note.pitch)
         scoop = 2 ** (-rng.uniform(*SCOOP_SEMITONES) / 12)
         onset = note.start - start
         call(pitches, "Add point", onset / stretch, hertz * scoop)
@@ -158,12 +167,12 @@ def render_part(
         raise BadInputError(
             f"no {source} singer {singer!r}: the singers are {', '.join(SINGERS[source])}"
         )
-    require(source)
+    program = require(source)
     out = np.zeros(length, dtype=np.float32)
     for phrase in phrases(notes):
         begin = int(round(phrase[0].start * sample_rate))
         if begin >= length:
             continue
-        sung = sing_phrase(phrase, source, singer, sample_rate, rng)[: length - begin]
+        sung = sing_phrase(phrase, program, source, singer, sample_rate, rng)[: length - begin]
         out[begin : begin + len(sung)] += sung
     return out

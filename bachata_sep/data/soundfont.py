@@ -99,15 +99,22 @@ def render_part(notes: list[Note], timbre: Timbre, sample_rate: int, length: int
     return stereo.mean(axis=1)
 
 
-def write_float(synth, frames: int) -> np.ndarray:
-    """The synthesiser's next ``frames`` stereo frames as interleaved float32, undithered."""
+@lru_cache(maxsize=1)
+def float_writer():
+    """libfluidsynth's ``fluid_synth_write_float``, typed once (pyfluidsynth wraps only the
+    16-bit writer)."""
     import fluidsynth
 
-    write = fluidsynth._fl.fluid_synth_write_float  # pyfluidsynth wraps only the 16-bit one
+    write = fluidsynth._fl.fluid_synth_write_float
     write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
     write.argtypes += [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    return write
+
+
+def write_float(synth, frames: int) -> np.ndarray:
+    """The synthesiser's next ``frames`` stereo frames as interleaved float32, undithered."""
     out = np.zeros(2 * frames, dtype=np.float32)
     pointer = out.ctypes.data_as(ctypes.c_void_p)
-    if write(synth.synth, frames, pointer, 0, 2, pointer, 1, 2) != 0:
+    if float_writer()(synth.synth, frames, pointer, 0, 2, pointer, 1, 2) != 0:
         raise RuntimeError("FluidSynth failed to render")
     return out
