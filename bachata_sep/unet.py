@@ -203,6 +203,9 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
             (encoder, bottleneck, decoder); it needs ``height``.
         time_mixing: give those branches their layer across time too; it needs
             ``frequency_mixing`` and ``width``, and then inputs of exactly that width.
+        presence_encoder: give the presence head an encoder of its own (the query encoder's
+            design) that embeds the whole mixture, and the product of that embedding with the
+            query's: the head then compares what the mixture holds with what was asked for.
         height: the input's height (frequency bins), which the mixing layers are sized for.
         width: the input's width (frames), which the time-mixing layers are sized for.
     """
@@ -218,6 +221,7 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         presence_head: bool = False,
         frequency_mixing: bool = False,
         time_mixing: bool = False,
+        presence_encoder: bool = False,
         height: int | None = None,
         width: int | None = None,
     ) -> None:
@@ -250,10 +254,16 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
             self.mixers = nn.ModuleList(
                 GlobalMixing(heights[level], frames[level]) for level in mixer_levels(depth)
             )
+        if presence_encoder and not presence_head:
+            raise ValueError("a presence encoder needs the presence head")
+        self.mixture_encoder = (
+            QueryEncoder(in_channels, widths, embedding_dim) if presence_encoder else None
+        )
         self.presence: nn.Sequential | None = None
         if presence_head:
+            compared = 2 * embedding_dim if presence_encoder else 0
             self.presence = nn.Sequential(
-                nn.Linear((2 + out_channels) * widths[0] + embedding_dim, embedding_dim),
+                nn.Linear((2 + out_channels) * widths[0] + embedding_dim + compared, embedding_dim),
                 nn.ReLU(),
                 nn.Linear(embedding_dim, out_channels),
             )
@@ -277,9 +287,16 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         return self.outputs(mixture, query, query_embedding)[0]
 
     def outputs(
-        self, mixture: Tensor, query: Tensor | None = None, query_embedding: Tensor | None = None
+        self,
+        mixture: Tensor,
+        query: Tensor | None = None,
+        query_embedding: Tensor | None = None,
+        mixture_embedding: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """Pre-sigmoid mask (B, out, H, W) and presence (B, out), or None without the head."""
+        """Pre-sigmoid mask (B, out, H, W) and presence (B, out), or None without the head.
+
+        ``mixture_embedding``: the presence encoder's answer, when the caller has it already.
+        """
         embedding = self._embedding(mixture, query, query_embedding)
         height, width = mixture.shape[-2:]
         multiple = 2**self.depth
@@ -297,7 +314,13 @@ class ConditionedUNet(nn.Module, PyTorchModelHubMixin):
         mask = self.head(x)[..., :height, :width]
         presence = None
         if self.presence is not None:
-            presence = self.presence(_presence_features(x[..., :height, :width], mask, embedding))
+            features = _presence_features(x[..., :height, :width], mask, embedding)
+            if self.mixture_encoder is not None:
+                if mixture_embedding is None:
+                    mixture_embedding = self.mixture_encoder(mixture)
+                compared = [mixture_embedding, mixture_embedding * embedding]
+                features = torch.cat([features, *compared], dim=1)
+            presence = self.presence(features)
         return mask, presence
 
     def forward(

@@ -81,7 +81,7 @@ def main() -> None:
         first = step * args.batch_size
         overlay, _, mask, present, label = default_collate(
             [stream[i] for i in range(first, first + args.batch_size)]
-        )
+        )[:5]
         loss = mask_loss(*model(overlay, label), mask, present)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -90,7 +90,7 @@ def main() -> None:
     test = OverlayTriplets(splits.test, args.overlays, EVALUATION_SEED, overlay=args.overlay)
     model.eval()
     with torch.no_grad():
-        overlay, _, mask, present, label = default_collate([test[i] for i in range(len(test))])
+        overlay, _, mask, present, label = default_collate([test[i] for i in range(len(test))])[:5]
         embedding = model.classes(label)
         gated = model.unet(overlay, query_embedding=embedding)
         ungated = torch.sigmoid(model.unet.logits(overlay, query_embedding=embedding))

@@ -105,9 +105,10 @@ def test_mean_overlay_keeps_how_many_digits_ink_a_pixel_and_max_does_not(splits)
 def test_dataset_is_reproducible_and_mixes_absent_queries(splits):
     first = OverlayTriplets(splits.train, 200, seed=7, absent_fraction=0.25)
     second = OverlayTriplets(splits.train, 200, seed=7, absent_fraction=0.25)
-    overlay, query, mask, present, query_class = first[5]
+    overlay, query, mask, present, query_class, overlay_classes = first[5]
     assert overlay.shape == query.shape == mask.shape == (1, 28, 28)
     assert first.triplet(5).target == query_class
+    assert overlay_classes.nonzero()[:, 0].tolist() == list(first.triplet(5).classes)
     for a, b in zip(first[5], second[5], strict=True):
         torch.testing.assert_close(a, b)
     absent = sum(not bool(first[i][3]) for i in range(len(first)))
@@ -165,13 +166,33 @@ def test_query_classifier_trains_the_query_encoder_and_is_not_saved(tmp_path):
     torch.manual_seed(0)
     unet = ConditionedUNet(base_channels=4, depth=2, embedding_dim=8, presence_head=True)
     trainee = WithQueryClassifier(unet)
-    _, _, class_logits = trainee(torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28))
-    assert class_logits.shape == (2, 10)
+    _, _, class_logits, overlay_logits = trainee(torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28))
+    assert class_logits.shape == (2, 10) and overlay_logits is None
     torch.nn.functional.cross_entropy(class_logits, torch.tensor([3, 7])).backward()
     assert unet.query_encoder.project[0].weight.grad.abs().sum() > 0
     unet.save_pretrained(tmp_path)
     loaded = ConditionedUNet.from_pretrained(tmp_path)
     assert not hasattr(loaded, "query_classifier")
+
+
+def test_overlay_classifier_trains_the_presence_encoder_and_is_not_saved(tmp_path):
+    torch.manual_seed(0)
+    unet = ConditionedUNet(
+        base_channels=4, depth=2, embedding_dim=8, presence_head=True, presence_encoder=True
+    )
+    trainee = WithQueryClassifier(unet)
+    overlay = torch.rand(2, 1, 28, 28)
+    mask, presence, _, overlay_logits = trainee(overlay, torch.rand(2, 1, 28, 28))
+    assert overlay_logits.shape == (2, 10)
+    four = torch.zeros(2, 10)
+    four[:, :4] = 1.0
+    torch.nn.functional.binary_cross_entropy_with_logits(overlay_logits, four).backward()
+    assert unet.mixture_encoder.project[0].weight.grad.abs().sum() > 0
+    unet.save_pretrained(tmp_path)
+    loaded = ConditionedUNet.from_pretrained(tmp_path, strict=True)
+    assert not hasattr(loaded, "overlay_classifier")
+    with torch.no_grad():
+        assert loaded.outputs(overlay, torch.rand(2, 1, 28, 28))[0].shape == mask.shape
 
 
 def test_missing_mnist_folder_is_a_bad_input(tmp_path):

@@ -174,3 +174,22 @@ def test_time_mixing_needs_frequency_mixing_and_the_width():
         tiny_unet(time_mixing=True, width=20)
     with pytest.raises(ValueError, match="time mixing needs frequency mixing"):
         tiny_unet(frequency_mixing=True, time_mixing=True, height=33)
+
+
+def test_presence_encoder_compares_the_whole_mixture_with_the_query():
+    torch.manual_seed(0)
+    model = tiny_unet(presence_head=True, presence_encoder=True)
+    mixture, query = torch.rand(2, 1, 28, 28), torch.rand(2, 1, 28, 28)
+    _, presence = model.outputs(mixture, query)
+    presence.sum().backward()
+    assert model.mixture_encoder.project[-1].weight.grad.abs().sum() > 0
+    given = model.mixture_encoder(mixture).detach()
+    _, again = model.outputs(mixture, query, mixture_embedding=given)
+    torch.testing.assert_close(again, presence)
+    _, other = model.outputs(mixture, query, mixture_embedding=given + 1.0)
+    assert not torch.allclose(other, presence)
+
+
+def test_presence_encoder_needs_the_presence_head():
+    with pytest.raises(ValueError, match="presence encoder needs the presence head"):
+        tiny_unet(presence_encoder=True)

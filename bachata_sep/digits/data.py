@@ -211,8 +211,9 @@ def make_triplet(
 class OverlayTriplets(Dataset):
     """``length`` triplets; item ``i`` is a pure function of (seed, i), so reproducible.
 
-    Items are ``(overlay, query, mask, present, query_class)`` tensors, images shaped
-    (1, 28, 28). A fraction ``absent_fraction`` of the items (chosen by the same seed)
+    Items are ``(overlay, query, mask, present, query_class, overlay_classes)`` tensors,
+    images shaped (1, 28, 28), ``overlay_classes`` the overlay's four classes as a 10-long
+    multi-hot vector. A fraction ``absent_fraction`` of the items (chosen by the same seed)
     query a class that is not in the overlay.
     """
 
@@ -238,14 +239,17 @@ class OverlayTriplets(Dataset):
         absent = bool(rng.random() < self.absent_fraction)
         return make_triplet(self.images, rng, absent=absent, overlay=self.overlay)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         triplet = self.triplet(index)
+        overlay_classes = torch.zeros(10)
+        overlay_classes[list(triplet.classes)] = 1.0
         return (
             torch.from_numpy(triplet.overlay[None]),
             torch.from_numpy(triplet.query[None]),
             torch.from_numpy(triplet.mask[None]),
             torch.tensor(triplet.present),
             torch.tensor(triplet.target),
+            overlay_classes,
         )
 
 

@@ -51,6 +51,7 @@ DIGITS_MODEL = {
     "depth": 3,
     "embedding_dim": 64,
     "presence_head": True,
+    "presence_encoder": True,
 }
 """Small enough to train in minutes on two CPU cores. Three levels (28 pixels, padded to
 32 -> 16 -> 8 -> 4) rather than two: the 4x4 bottleneck sees the whole overlay, which
@@ -82,18 +83,32 @@ class WithQueryClassifier(nn.Module):
     the mask loss alone learns slowly (the query steers too little early on). The head is
     never saved with the model and never used at inference: the product stays
     query-by-example.
+
+    With a presence encoder, a second training-only head names the overlay's classes from
+    its embedding (multi-label), for the same reason: the presence head compares the two
+    embeddings, which is easy once each says which digits it holds.
     """
 
     def __init__(self, unet: ConditionedUNet, classes: int = 10) -> None:
         super().__init__()
         self.unet = unet
-        self.query_classifier = nn.Linear(unet.query_encoder.project[-1].out_features, classes)
+        size = unet.query_encoder.project[-1].out_features
+        self.query_classifier = nn.Linear(size, classes)
+        self.overlay_classifier = nn.Linear(size, classes) if unet.mixture_encoder else None
 
-    def forward(self, overlay: Tensor, query: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
-        """Mask logits, presence logits and query-class logits."""
+    def forward(
+        self, overlay: Tensor, query: Tensor
+    ) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
+        """Mask logits, presence logits, query-class logits and overlay-class logits."""
         embedding = self.unet.encode_query(query)
-        mask, presence = self.unet.outputs(overlay, query_embedding=embedding)
-        return mask, presence, self.query_classifier(embedding)
+        mixture_embedding = overlay_logits = None
+        if self.overlay_classifier is not None:
+            mixture_embedding = self.unet.mixture_encoder(overlay)
+            overlay_logits = self.overlay_classifier(mixture_embedding)
+        mask, presence = self.unet.outputs(
+            overlay, query_embedding=embedding, mixture_embedding=mixture_embedding
+        )
+        return mask, presence, self.query_classifier(embedding), overlay_logits
 
 
 def mask_loss(
@@ -136,7 +151,7 @@ def predict(
     outputs, masks, presence = [], [], []
     for start in range(0, len(triplets), batch_size):
         indices = range(start, min(start + batch_size, len(triplets)))
-        overlay, query, mask, present, _ = default_collate([triplets[i] for i in indices])
+        overlay, query, mask, present = default_collate([triplets[i] for i in indices])[:4]
         outputs.append(answer(overlay.to(device), query.to(device)).cpu())
         masks.append(mask)
         presence.append(present)
@@ -241,10 +256,16 @@ def train(config: TrainConfig) -> dict[str, float]:
             group["lr"] = cosine_learning_rate(config.learning_rate, step, config.steps)
         first = step * config.batch_size
         batch = default_collate([stream[i] for i in range(first, first + config.batch_size)])
-        overlay, query, mask, present, query_class = (tensor.to(device) for tensor in batch)
-        mask_logits, presence_logits, class_logits = trainee(overlay, query)
+        overlay, query, mask, present, query_class, overlay_classes = (
+            tensor.to(device) for tensor in batch
+        )
+        mask_logits, presence_logits, class_logits, overlay_logits = trainee(overlay, query)
         loss = mask_loss(mask_logits, presence_logits, mask, present)
         loss = loss + config.query_class_weight * F.cross_entropy(class_logits, query_class)
+        if overlay_logits is not None:
+            loss = loss + config.query_class_weight * F.binary_cross_entropy_with_logits(
+                overlay_logits, overlay_classes
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
