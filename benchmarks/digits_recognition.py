@@ -32,6 +32,8 @@ RECALLS = (0.95, 0.98)
 
 
 def _block(inputs: int, outputs: int) -> nn.Sequential:
+    """Two 3x3 convolutions with BatchNorm, not the U-Net's ``ConvBlock``: the ceiling is
+    an ordinary image classifier, which may depend on its batch (a mask may not)."""
     return nn.Sequential(
         nn.Conv2d(inputs, outputs, 3, padding=1, bias=False),
         nn.BatchNorm2d(outputs),
