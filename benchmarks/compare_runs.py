@@ -4,7 +4,9 @@ Training validates on a few dozen triplets to stay cheap, so two runs' best figu
 differ by noise alone (±0.3 dB at 48 items). This re-scores each run's best weights on
 many more triplets of the *validation* split (validation timbres and seeds; the held-out
 test songs stay untouched for the final report) with the same function training uses.
-SDR, unlike SI-SDR, also drops when the estimate's level is wrong.
+SDR, unlike SI-SDR, also drops when the estimate's level is wrong. ``--song-query-rate 1``
+queries every triplet with another bar of the target's own song: set beside the default 0
+(queries from other songs), it measures what a reference from the user's recording adds.
 
     python benchmarks/compare_runs.py --instrument guitar --library data/loops-valid \
         --size 480 checkpoints/guitar runs/guitar-200
@@ -34,14 +36,30 @@ def main() -> None:
     parser.add_argument("--instrument", required=True)
     parser.add_argument("--library", type=Path, required=True, help="validation loop library")
     parser.add_argument("--size", type=int, default=480, help="triplets (default: 480)")
+    parser.add_argument(
+        "--song-query-rate",
+        type=float,
+        default=0.0,
+        help="share of queries from the target's own song (default: 0, other songs)",
+    )
     args = parser.parse_args()
 
     torch.set_grad_enabled(False)
     spec = ClipSpec()
     library = load_library(args.library, spec)
-    dataset = TripletDataset(library, "valid", (args.instrument,), args.size, SEED)
+    dataset = TripletDataset(
+        library,
+        "valid",
+        (args.instrument,),
+        args.size,
+        SEED,
+        song_query_rate=args.song_query_rate,
+    )
     items = all_items(dataset)
-    print(f"{args.instrument}: {args.size} validation triplets of {args.library}")
+    print(
+        f"{args.instrument}: {args.size} validation triplets of {args.library}, "
+        f"{args.song_query_rate:.0%} queried from the target's own song"
+    )
     print(
         f"{'run':<32} {'SI-SDRi dB':>10} {'SI-SDR dB':>10} {'SDR dB':>8} {'absent leftover dB':>19}"
     )
