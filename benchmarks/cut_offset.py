@@ -25,7 +25,12 @@ from bachata_sep.model import ModelSeparator
 from bachata_sep.train.evaluate import held_out_songs, score_song_bars
 
 OFFSETS_MS = (-20.0, -10.0, -5.0, 0.0, 5.0, 10.0, 20.0)
-LABELS = (*(f"{offset:+.0f} ms" for offset in OFFSETS_MS), "tracked")
+# The tracked downbeats moved earlier: what correcting the tracker's lateness would give.
+TRACKED_SHIFTS_MS = (0.0, -5.0, -10.0)
+LABELS = (
+    *(f"{offset:+.0f} ms" for offset in OFFSETS_MS),
+    *(f"tracked {shift:+.0f}" if shift else "tracked" for shift in TRACKED_SHIFTS_MS),
+)
 
 
 def main() -> None:
@@ -48,7 +53,13 @@ def main() -> None:
         nearest = np.abs(downbeats[None] - tracked.downbeats[:, None]).argmin(axis=1)
         late_ms.append(1000 * float(np.median(tracked.downbeats - downbeats[nearest])))
         moved = [BeatGrid(beats + ms / 1000, downbeats + ms / 1000) for ms in OFFSETS_MS]
-        grids = [*moved, tracked]
+        grids = [
+            *moved,
+            *(
+                BeatGrid(tracked.beats + ms / 1000, tracked.downbeats + ms / 1000)
+                for ms in TRACKED_SHIFTS_MS
+            ),
+        ]
         mixture = score_song_bars(song, dict.fromkeys(names, song.mixture), names)
         for label, grid in zip(LABELS, grids, strict=True):
             stems = separate(
