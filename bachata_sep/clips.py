@@ -3,7 +3,10 @@
 Each clip runs from one downbeat to the next, so it keeps its own length as the tempo
 drifts. The grid of bar boundaries is extended before the first and after the last
 downbeat by the length of the bar beside it (the local tempo there), so an intro pickup and
-a ragged ending are processed too, never dropped. Each
+a ragged ending are processed too, never dropped. Every bar line is drawn
+``CUT_LEAD_SECONDS`` ahead of its downbeat: the models learnt bars cut on the note-on, the
+tracked downbeats lie a few milliseconds after it (median +7 ms on validation songs), and a
+late cut splits the bar's first hit (docs/benchmarks.md, "What a late cut costs"). Each
 clip is processed with some context on both sides, and neighbours are blended with
 complementary sin²/cos² crossfades, so the weights sum to exactly one everywhere.
 """
@@ -14,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+CUT_LEAD_SECONDS = 0.010
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,10 @@ class Segment:
 def bar_segments(
     downbeats: np.ndarray, sample_rate: int, n_samples: int, bar_seconds: float
 ) -> list[Segment]:
-    """Bars between consecutive downbeats, extended to cover samples 0..n_samples."""
-    boundaries = np.unique(np.round(np.asarray(downbeats) * sample_rate).astype(int))
+    """Bars between consecutive bar lines (each ``CUT_LEAD_SECONDS`` ahead of its downbeat),
+    extended to cover samples 0..n_samples."""
+    bar_lines = np.asarray(downbeats, dtype=float) - CUT_LEAD_SECONDS
+    boundaries = np.unique(np.round(bar_lines * sample_rate).astype(int))
     boundaries = list(boundaries[(boundaries >= 0) & (boundaries < n_samples)]) or [0]
     default_bar = max(1, round(bar_seconds * sample_rate))
     first_bar = boundaries[1] - boundaries[0] if len(boundaries) > 1 else default_bar
